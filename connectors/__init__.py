@@ -1,0 +1,1 @@
+"""Connectors speak one protocol each and turn device values into batches of Samples."""

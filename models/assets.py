@@ -1,0 +1,155 @@
+"""The unified asset model as declared in a config: Park ▸ Company ▸ Site ▸ (Area) ▸ Line ▸ Asset ▸ Signal.
+
+ISA-95 / IEC 62264 levels: a company is an enterprise, a line a work centre, an asset a work unit.
+Asset types are templates: they declare signals (unit, data type, KPI role) and binding templates
+with `{param}` placeholders, so that 300 similar machines take 300 one-line instances.
+
+These are pydantic models with unknown keys forbidden. The connection type is a parameter: the
+orchestrator fills it with the union of the registered connector kinds' models, so models/ never
+imports a connector.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Id = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$"),
+    Field(description="lower-case letters, digits, '_' and '-'; starts with a letter or digit"),
+]
+SignalName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+KpiRole = Literal[
+    "state", "good_count", "scrap_count", "rework_count", "total_count", "ideal_cycle_time", "energy"
+]
+DataType = Literal[
+    "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64",
+    "float32", "float64", "string", "raw", "datetime", "bytes", "variant",
+]
+Scalar = str | int | float | bool
+
+
+class Strict(BaseModel):
+    """Base of every config model: unknown keys are an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SignalSpec(Strict):
+    """A signal that every asset of a type has."""
+
+    role: KpiRole | None = Field(None, description="what the KPI engine reads this signal as")
+    unit: str = Field("", description="unit as the device gives it, e.g. 'ms', 'kWh', '°C'; '' for none")
+    type: DataType = Field("float64", description="data type on the device")
+    description: str = ""
+    binding: dict[str, Any] = Field(
+        default_factory=dict,
+        description="binding template for the connector, '{param}' placeholders filled per asset",
+    )
+
+
+class AssetType(Strict):
+    """A template of signals shared by similar machines."""
+
+    description: str = ""
+    signals: dict[SignalName, SignalSpec] = Field(min_length=1)
+    parameters: dict[str, Scalar] = Field(
+        default_factory=dict, description="default instance parameters for the binding templates"
+    )
+    ideal_cycle_time: float | None = Field(
+        None, gt=0, description="planned run time per unit (ISO 22400 PRU), seconds"
+    )
+
+
+class Asset(Strict):
+    """One machine (ISA-95 work unit): an instance of an asset type bound to one connection."""
+
+    id: Id
+    name: str = ""
+    type: str
+    connection: str = Field(description="id of a connection of the same company")
+    params: dict[str, Scalar] = Field(default_factory=dict, description="fills the type's placeholders")
+    signals: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-signal binding fields overriding the type's template"
+    )
+    ideal_cycle_time: float | None = Field(None, gt=0, description="overrides the type's PRU, seconds")
+    retired: bool = False
+
+
+class Line(Strict):
+    """A production line (ISA-95 work centre)."""
+
+    id: Id
+    name: str = ""
+    assets: list[Asset] = Field(default_factory=list)
+
+
+class Area(Strict):
+    """An optional grouping of lines inside a site."""
+
+    id: Id
+    name: str = ""
+    lines: list[Line] = Field(default_factory=list)
+
+
+class Site(Strict):
+    """A plant of a company, with its own time zone (for shift calendars)."""
+
+    id: Id
+    name: str = ""
+    timezone: str = "UTC"
+    areas: list[Area] = Field(default_factory=list)
+    lines: list[Line] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'Europe/Berlin')") from None
+        return value
+
+
+ConnectionT = TypeVar("ConnectionT")
+
+
+class Company(Strict, Generic[ConnectionT]):
+    """A tenant of the park: owns its connections and its plants; sees no other company's data."""
+
+    id: Id
+    name: str = ""
+    connections: dict[Id, ConnectionT] = Field(default_factory=dict)
+    sites: list[Site] = Field(default_factory=list)
+
+
+class ParkInfo(Strict):
+    id: Id
+    name: str = ""
+
+
+class DatabaseSettings(Strict):
+    url: str = Field(
+        "sqlite:///parklink.db",
+        description="SQLAlchemy URL: sqlite:///file.db or postgresql://user@host/db; "
+        "PARKLINK_DATABASE_URL overrides it",
+    )
+
+
+class MetricsSettings(Strict):
+    host: str = Field("127.0.0.1", description="bind address; loopback by default")
+    port: int = Field(9108, ge=0, le=65535)
+
+
+class ParkConfig(Strict, Generic[ConnectionT]):
+    """The whole config file."""
+
+    park: ParkInfo
+    database: DatabaseSettings = DatabaseSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    asset_types: dict[Id, AssetType] = Field(default_factory=dict)
+    companies: list[Company[ConnectionT]] = Field(min_length=1)
