@@ -27,8 +27,20 @@ KpiRole = Literal[
     "state", "good_count", "scrap_count", "rework_count", "total_count", "ideal_cycle_time", "energy"
 ]
 DataType = Literal[
-    "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64",
-    "float32", "float64", "string", "raw", "datetime", "bytes", "variant",
+    "bool",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+    "float32",
+    "float64",
+    "string",
+    "raw",
+    "datetime",
+    "bytes",
+    "variant",
 ]
 Scalar = str | int | float | bool
 

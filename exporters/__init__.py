@@ -1,0 +1,1 @@
+"""Exporters read the snapshot and published KPIs, never devices."""

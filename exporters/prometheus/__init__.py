@@ -1,0 +1,1 @@
+"""Prometheus exposition of signals, assets and connection health."""

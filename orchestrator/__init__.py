@@ -1,0 +1,1 @@
+"""The runtime: config, model, connectors, routing, scheduling, CLI."""

@@ -1,0 +1,151 @@
+"""The runtime: one asyncio loop running every connection of the park into one snapshot.
+
+Each connection runs under a supervisor task: a connector that raises (a bug, not a device fault,
+which connectors handle themselves) is logged with its traceback and restarted after a backoff,
+so one failing connection never stops the others. Shutdown cancels every connector and waits at
+most `SHUTDOWN_SECONDS` for them to close their sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+
+from connectors.base import BoundSignal, Connector, ConnectorKind, LinkHealth
+from connectors.common.backoff import Backoff
+from exporters.prometheus.collector import ParkCollector
+from exporters.prometheus.server import MetricsServer, serve_metrics
+from models.park import ConnectionRef, Park
+from models.store import SyncReport, create_tables, make_engine, sync_park
+from orchestrator.config import LoadedConfig
+from orchestrator.snapshot import Snapshot
+
+log = logging.getLogger("parklink.runtime")
+SHUTDOWN_SECONDS = 5.0
+
+
+@dataclass
+class Link:
+    """One configured connection, its connector and its health."""
+
+    ref: ConnectionRef
+    connector: Connector
+    health: LinkHealth
+    signals: Sequence[BoundSignal]
+
+
+@dataclass
+class Runtime:
+    """Everything `parklink run` keeps alive."""
+
+    loaded: LoadedConfig
+    kinds: Mapping[str, ConnectorKind]
+    metrics_host: str | None = None
+    metrics_port: int | None = None
+    park: Park = field(init=False)
+    snapshot: Snapshot = field(init=False)
+    links: list[Link] = field(init=False, default_factory=list)
+    registry: CollectorRegistry = field(init=False)
+    metrics: MetricsServer | None = field(init=False, default=None)
+    engine: Engine | None = field(init=False, default=None)
+    _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.park = self.loaded.park
+        self.snapshot = Snapshot(len(self.park.signals))
+        for ref in self.park.connections:
+            health = LinkHealth(ref.id, ref.kind, ref.company)
+            bound = [
+                BoundSignal(
+                    s.index, s.path, s.data_type, s.binding, bool(getattr(s.binding, "writable", False))
+                )
+                for s in self.park.signals_of(ref.company, ref.id)
+            ]
+            connector = self.kinds[ref.kind].create(ref.settings, bound, health)
+            self.links.append(Link(ref, connector, health, bound))
+        self.registry = CollectorRegistry()
+        self.registry.register(ParkCollector(self.park, self.snapshot, [link.health for link in self.links]))
+
+    async def start(self) -> None:
+        """Sync the asset model to the database, serve metrics, start every connection."""
+        self.engine = make_engine(self.loaded.database_url)
+        report = await asyncio.to_thread(self._sync_model, self.engine)
+        log.info(
+            "asset model synced: %d added, %d updated, %d retired, %d unchanged",
+            report.added,
+            report.updated,
+            report.retired,
+            report.unchanged,
+        )
+        settings = self.loaded.config.metrics
+        host = self.metrics_host or settings.host
+        port = settings.port if self.metrics_port is None else self.metrics_port
+        self.metrics = serve_metrics(self.registry, host, port)
+        for link in self.links:
+            self._tasks.append(asyncio.create_task(self._supervise(link), name=f"link {link.ref.id}"))
+        log.info(
+            "running %d connections, %d assets, %d signals; metrics on http://%s:%d/metrics",
+            len(self.links),
+            len(self.park.assets),
+            len(self.park.signals),
+            host,
+            self.metrics.port,
+        )
+
+    def _sync_model(self, engine: Engine) -> SyncReport:
+        create_tables(engine)
+        return sync_park(engine, self.park)
+
+    async def _supervise(self, link: Link) -> None:
+        backoff = Backoff(1.0, 60.0)
+        sink = self.snapshot.push
+        while True:
+            try:
+                await link.connector.run(sink)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s/%s: connector crashed; restarting", link.ref.company, link.ref.id)
+                link.health.mark_down("connector crashed")
+                link.health.read_errors += 1
+                await asyncio.sleep(backoff.next_delay())
+
+    async def stop(self) -> None:
+        """Cancel every connection (bounded wait), stop metrics, close the database."""
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_SECONDS)
+            for task in pending:
+                log.warning("%s did not stop within %.0f s", task.get_name(), SHUTDOWN_SECONDS)
+        self._tasks.clear()
+        if self.metrics is not None:
+            await asyncio.to_thread(self.metrics.stop)
+            self.metrics = None
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+    async def run_until_stopped(self, duration: float | None = None) -> None:
+        """Start, then run until SIGINT/SIGTERM or `duration` seconds, then stop cleanly."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=duration)
+            log.info("stopping")
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await self.stop()
