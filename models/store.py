@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, event
@@ -51,30 +51,39 @@ def sync_park(engine: Engine, park: Park) -> SyncReport:
     wanted_signals = _signal_rows(park)
     counts = {"added": 0, "updated": 0, "retired": 0, "unchanged": 0}
     with Session(engine) as session:
-        for model, wanted in ((EquipmentRow, wanted_equipment), (SignalRow, wanted_signals)):
-            existing = {row.path: row for row in session.exec(select(model)).all()}
-            for path, values in wanted.items():
-                row = existing.pop(path, None)
-                if row is None:
-                    session.add(model(path=path, **values))
-                    counts["added"] += 1
-                elif any(getattr(row, key) != value for key, value in values.items()):
-                    for key, value in values.items():
-                        setattr(row, key, value)
-                    row.updated_at = _now()
-                    session.add(row)
-                    counts["updated"] += 1
-                else:
-                    counts["unchanged"] += 1
-            for row in existing.values():
-                if not row.retired:
-                    row.retired, row.updated_at = True, _now()
-                    session.add(row)
-                    counts["retired"] += 1
-                else:
-                    counts["unchanged"] += 1
+        _sync_table(session, EquipmentRow, wanted_equipment, counts)
+        _sync_table(session, SignalRow, wanted_signals, counts)
         session.commit()
     return SyncReport(**counts)
+
+
+Row = TypeVar("Row", EquipmentRow, SignalRow)
+
+
+def _sync_table(
+    session: Session, model: type[Row], wanted: dict[str, dict[str, Any]], counts: dict[str, int]
+) -> None:
+    existing = {row.path: row for row in session.exec(select(model)).all()}
+    for path, values in wanted.items():
+        row = existing.pop(path, None)
+        if row is None:
+            session.add(model(path=path, **values))
+            counts["added"] += 1
+        elif any(getattr(row, key) != value for key, value in values.items()):
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = _now()
+            session.add(row)
+            counts["updated"] += 1
+        else:
+            counts["unchanged"] += 1
+    for row in existing.values():
+        if row.retired:
+            counts["unchanged"] += 1
+            continue
+        row.retired, row.updated_at = True, _now()
+        session.add(row)
+        counts["retired"] += 1
 
 
 def _equipment_rows(park: Park) -> dict[str, dict[str, Any]]:

@@ -66,9 +66,9 @@ def config_model(kinds: Mapping[str, ConnectorKind]) -> type[ParkConfig[Any]]:
     """The config model with connections typed as the union of the registered kinds."""
     models = tuple(kind.connection_model for kind in kinds.values())
     if len(models) == 1:
-        return ParkConfig[models[0]]  # type: ignore[valid-type]
+        return ParkConfig[models[0]]  # type: ignore[valid-type]  # a runtime type
     connection = Annotated[Union[models], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
-    return ParkConfig[connection]  # type: ignore[valid-type]
+    return ParkConfig[connection]
 
 
 def load_config(path: Path, kinds: Mapping[str, ConnectorKind]) -> LoadedConfig:
@@ -136,7 +136,7 @@ def _data_path(data: Any, prefix: KeyPath, loc: KeyPath) -> KeyPath:
     """Drop what pydantic adds to a location that is not in the file (union tags, '[key]' markers)."""
     node: Any = data
     for part in prefix:
-        node = node[part] if isinstance(node, dict | list) else None
+        node = node.get(part) if isinstance(node, dict) else None
     out: list[str | int] = []
     for part in loc:
         if isinstance(node, dict) and part not in node and node.get("kind") == part:

@@ -16,7 +16,7 @@ class Backoff:
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def next_delay(self) -> float:
-        ceiling = min(self.cap, self.initial * (2 ** min(self.attempt, 30)))
+        ceiling = min(self.cap, self.initial * 2.0 ** min(self.attempt, 30))
         self.attempt += 1
         return self.initial + self._rng.random() * max(0.0, ceiling - self.initial)
 

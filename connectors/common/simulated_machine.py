@@ -132,7 +132,9 @@ class SimulatedMachine:
         self.energy_kwh += _POWER_KW[self.state] * dt / 3600.0
         target_temp = 65.0 if self.state == MachineState.RUNNING else 25.0
         self.temperature_c += (target_temp - self.temperature_c) * min(1.0, dt / 120.0)
-        self.spindle_speed_rpm = 3000.0 + self._rng.uniform(-40, 40) if self.state == MachineState.RUNNING else 0.0
+        self.spindle_speed_rpm = (
+            3000.0 + self._rng.uniform(-40, 40) if self.state == MachineState.RUNNING else 0.0
+        )
         if self.state != MachineState.RUNNING:
             return
         # Real machines rarely hit their ideal rate: 85-100 % of it.
