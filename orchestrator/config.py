@@ -113,11 +113,16 @@ class _Issues:
     def add(self, path: KeyPath, message: str) -> None:
         self.items.append(ConfigIssue(self.located.line_of(path) or 0, render_path(path), message, self.file))
 
-    def add_pydantic(self, data: Any, prefix: KeyPath, error: Any, schema: dict[str, Any] | None) -> None:
-        path = (*prefix, *_data_path(data, prefix, tuple(error["loc"])))
+    def add_pydantic(
+        self, data: Any, prefix: KeyPath, error: Any, schema: dict[str, Any] | None, note: str = ""
+    ) -> None:
+        """Report a pydantic error; `data` is the document below `prefix`, where validation began."""
+        path = (*prefix, *_data_path(data, tuple(error["loc"])))
         kind, text, given = error["type"], error["msg"], error.get("input")
         if kind == "extra_forbidden":
-            known = _allowed_keys(schema, path[len(prefix) : -1]) if schema else []
+            parent = _node_at(data, path[len(prefix) : -1])
+            kind_tag = parent.get("kind") if isinstance(parent, dict) else None
+            known = _allowed_keys(schema, path[len(prefix) : -1], kind_tag) if schema else []
             close = difflib.get_close_matches(str(path[-1]), known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             listing = f" (allowed: {', '.join(sorted(known))})" if known else ""
@@ -129,14 +134,23 @@ class _Issues:
         else:
             shown = "" if _SECRET_KEYS.search(str(path[-1:])) or isinstance(given, dict | list) else given
             message = f"{text} (got {shown!r})" if shown not in ("", None) else text
-        self.add(path, message)
+        self.add(path, message + note)
 
 
-def _data_path(data: Any, prefix: KeyPath, loc: KeyPath) -> KeyPath:
+def _node_at(data: Any, path: KeyPath) -> Any:
+    for part in path:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _data_path(data: Any, loc: KeyPath) -> KeyPath:
     """Drop what pydantic adds to a location that is not in the file (union tags, '[key]' markers)."""
     node: Any = data
-    for part in prefix:
-        node = node.get(part) if isinstance(node, dict) else None
     out: list[str | int] = []
     for part in loc:
         if isinstance(node, dict) and part not in node and node.get("kind") == part:
@@ -159,7 +173,7 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 
 
-def _allowed_keys(schema: dict[str, Any], path: KeyPath) -> list[str]:
+def _allowed_keys(schema: dict[str, Any], path: KeyPath, kind: Any = None) -> list[str]:
     """The keys the JSON schema allows at `path` (best effort: [] when it cannot tell)."""
     definitions = schema.get("$defs", {})
 
@@ -183,13 +197,17 @@ def _allowed_keys(schema: dict[str, Any], path: KeyPath) -> list[str]:
                     following.append(option["items"])
                 elif isinstance(part, str) and part in option.get("properties", {}):
                     following.append(option["properties"][part])
-                elif isinstance(part, str) and isinstance(option.get("additionalProperties"), dict):
-                    following.append(option["additionalProperties"])
+                elif isinstance(part, str):
+                    following.extend(option.get("patternProperties", {}).values())
+                    if isinstance(option.get("additionalProperties"), dict):
+                        following.append(option["additionalProperties"])
         nodes = following
     keys: set[str] = set()
     for node in nodes:
         for option in candidates(node):
-            keys.update(option.get("properties", {}))
+            tag = option.get("properties", {}).get("kind", {}).get("const")
+            if tag is None or tag == kind:  # of a tagged union, only the variant the file chose
+                keys.update(option.get("properties", {}))
     return sorted(keys)
 
 
@@ -291,8 +309,14 @@ def _check_asset(
         try:
             bindings[(*ids, str(asset.get("id")), name)] = kind.validate_binding(filled, data_type)
         except ValidationError as exc:
+            template_line = issues.located.line_of(
+                ("asset_types", str(type_name), "signals", name, "binding")
+            )
             for error in exc.errors():
-                issues.add_pydantic(filled, signal_path, error, None)
+                field = error["loc"][0] if error["loc"] else None
+                from_template = field is None or field not in _mapping(overrides.get(name))
+                note = f" (binding template of asset type {type_name!r}, line {template_line})"
+                issues.add_pydantic(filled, signal_path, error, None, note if from_template else "")
         except ValueError as exc:
             issues.add(signal_path, str(exc))
 

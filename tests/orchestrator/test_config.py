@@ -78,7 +78,7 @@ def test_three_mistakes_all_reported_with_line_and_path(tmp_path: Path) -> None:
     assert len(problems) >= 3, problems
     joined = "\n".join(problems)
     assert (
-        "park.yaml:16: companies[0].connections.gw.prot: unknown key 'prot'; did you mean 'port'?" in joined
+        "park.yaml:15: companies[0].connections.gw.prot: unknown key 'prot'; did you mean 'port'?" in joined
     )
     assert (
         "park.yaml:24: companies[0].sites[0].lines[0].assets[1].connection: no connection 'gateway'" in joined
