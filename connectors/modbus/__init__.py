@@ -1,0 +1,8 @@
+"""Modbus TCP connector: config models, codec, read planner, poll loop and a device simulator.
+
+The registry imports `connectors.modbus.kind.KIND`; the rest of parklink never imports pymodbus.
+"""
+
+from connectors.modbus.config import ModbusBinding, ModbusConnection, validate_binding
+
+__all__ = ["ModbusBinding", "ModbusConnection", "validate_binding"]
