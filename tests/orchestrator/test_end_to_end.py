@@ -100,7 +100,7 @@ def test_demo_serves_live_metrics_of_three_companies(
     energy_after = by_name(scrape(port), "parklink_energy_joules")
     changed = [labels for labels, value in energy_after.items() if value != energy_before.get(labels)]
     assert len(changed) >= 10, "energy counters should advance on (almost) every machine"
-    assert demo.wait(timeout=25) == 0, demo.stderr.read().decode() if demo.stderr else ""
+    assert demo.wait(timeout=45) == 0, demo.stderr.read().decode() if demo.stderr else ""
     assert (tmp_path / "parklink-demo.db").exists()
 
 
@@ -114,6 +114,7 @@ asset_types:
   mill:
     signals:
       good_count: {role: good_count, type: uint32, binding: {address: "ns=2;s={machine}.GoodCount"}}
+      energy: {role: energy, unit: kWh, binding: {address: "ns=2;s={machine}.EnergyKwh"}}
 companies:
   - id: acme
     connections:
