@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from asyncua import Client, ua
+from asyncua.common.subscription import Subscription
 
 from connectors.base import BoundSignal, LinkHealth
 from connectors.opcua.kind import KIND as OPCUA
@@ -70,6 +71,28 @@ def node_ids(nodes: int) -> list[str]:
     return [f"ns=2;s=Bench.T{i:05d}" for i in range(nodes)]
 
 
+class RawSubscription(Subscription):
+    """asyncua's Subscription with the per-notification delivery replaced by a counting loop."""
+
+    def __init__(self, client: Client, counter: Counter) -> None:
+        params = ua.CreateSubscriptionParameters(
+            RequestedPublishingInterval=100,
+            RequestedLifetimeCount=10000,
+            RequestedMaxKeepAliveCount=50,
+            MaxNotificationsPerPublish=0,
+            PublishingEnabled=True,
+            Priority=0,
+        )
+        super().__init__(client.uaclient.session, params, handler=None, queue_maxsize=1)
+        self.counter = counter
+
+    async def publish_callback(self, publish_result: ua.PublishResult) -> None:
+        for notification in publish_result.NotificationMessage.NotificationData or ():
+            for item in getattr(notification, "MonitoredItems", ()):
+                _ = item.Value.Value.Value  # touch the value, as any consumer must
+                self.counter.values += 1
+
+
 async def bare_turn(endpoint: str, nodes: int, seconds: float, raw: bool) -> Turn:
     client = Client(endpoint, timeout=30, watchdog_intervall=10.0)
     counter = Counter()
@@ -80,16 +103,11 @@ async def bare_turn(endpoint: str, nodes: int, seconds: float, raw: bool) -> Tur
 
     async def start() -> float:
         await client.connect()
-        sub = await client.create_subscription(100, None if raw else Handler(), queue_maxsize=0)
         if raw:
-
-            async def publish_callback(result: ua.PublishResult) -> None:
-                for notification in result.NotificationMessage.NotificationData or ():
-                    for item in getattr(notification, "MonitoredItems", ()):
-                        _ = item.Value.Value.Value  # touch the value, as any consumer must
-                        counter.values += 1
-
-            sub.publish_callback = publish_callback
+            sub: Subscription = RawSubscription(client, counter)
+            await sub.init()
+        else:
+            sub = await client.create_subscription(100, Handler(), queue_maxsize=0)
         t0 = time.monotonic()
         await sub.subscribe_data_change(
             [client.get_node(n) for n in node_ids(nodes)], queuesize=1, sampling_interval=100
