@@ -13,12 +13,15 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
 from models.assets import DataType
 from models.sample import Sample
+
+if TYPE_CHECKING:
+    from connectors.common.simulated_machine import SimulatedMachine
 
 log = logging.getLogger("parklink.connection")
 
@@ -89,15 +92,31 @@ class WritableConnector(Protocol):
     async def write(self, signal: BoundSignal, value: object) -> int: ...
 
 
+class Simulator(Protocol):
+    """The device side of a connection (for the demo and the tests)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
 ConnectorFactory = Callable[[Any, Sequence[BoundSignal], LinkHealth], Connector]
 BindingValidator = Callable[[dict[str, Any], DataType], BaseModel]
+Explainer = Callable[[Any, Sequence[BoundSignal]], str]
+SimulatorFactory = Callable[[Any, Sequence["SimulatedMachine"]], Simulator]
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectorKind:
-    """A protocol, as the registry knows it."""
+    """A protocol, as the registry knows it.
+
+    `explain` (optional) says in plain text what the connector will send for these signals
+    (`parklink validate --explain`); `simulate` (optional) builds a simulator serving the given
+    machines at the connection's address (`parklink demo`).
+    """
 
     name: str
     connection_model: type[BaseModel]
     validate_binding: BindingValidator
     create: ConnectorFactory
+    explain: Explainer | None = None
+    simulate: SimulatorFactory | None = None

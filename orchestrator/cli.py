@@ -7,9 +7,11 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from connectors.base import ConnectorKind
+from models.park import Park
 from orchestrator.config import ConfigError, config_model, load_config
 from orchestrator.registry import builtin_kinds
 
@@ -46,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check config files; exit 0 when all are valid")
     validate.add_argument("configs", type=Path, nargs="+")
+    validate.add_argument(
+        "--explain",
+        action="store_true",
+        help="also show what each connection will send (requests, subscriptions)",
+    )
     validate.set_defaults(handler=_validate)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the config (for editors)")
@@ -100,7 +107,20 @@ def _validate(args: argparse.Namespace) -> int:
             f"{path}: valid: {len(park.companies)} companies, {len(park.assets)} assets, "
             f"{len(park.signals)} signals, {len(park.connections)} connections"
         )
+        if args.explain:
+            _explain(park, kinds)
     return 1 if failed else 0
+
+
+def _explain(park: Park, kinds: Mapping[str, ConnectorKind]) -> None:
+    from orchestrator.runtime import bound_signals
+
+    for ref in park.connections:
+        explain = kinds[ref.kind].explain
+        signals = bound_signals(park, ref)
+        print(f"\n{ref.company}/{ref.id} ({ref.kind}, {len(signals)} signals)")
+        text = explain(ref.settings, signals) if explain else "(this connector kind has nothing to explain)"
+        print("\n".join(f"  {line}" for line in text.splitlines()))
 
 
 def _schema(_args: argparse.Namespace) -> int:

@@ -11,9 +11,8 @@ import logging
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
 
-from connectors.base import ConnectorKind
+from connectors.base import ConnectorKind, Simulator
 from connectors.common.simulated_machine import SimulatedMachine
 from models.park import AssetRef, ConnectionRef, Park
 from orchestrator.config import LoadedConfig, load_config
@@ -21,11 +20,6 @@ from orchestrator.runtime import Runtime
 
 DEMO_PARK = Path(__file__).with_name("demo_park.yaml")
 log = logging.getLogger("parklink.demo")
-
-
-class Simulator(Protocol):
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
 
 
 def machines_for(park: Park, connection: ConnectionRef) -> list[tuple[AssetRef, SimulatedMachine]]:
@@ -46,19 +40,11 @@ def machines_for(park: Park, connection: ConnectionRef) -> list[tuple[AssetRef, 
     ]
 
 
-def simulator_for(park: Park, connection: ConnectionRef) -> Simulator:
+def simulator_for(kind: ConnectorKind, park: Park, connection: ConnectionRef) -> Simulator:
     """The device side of one connection."""
-    machines = [machine for _, machine in machines_for(park, connection)]
-    settings = connection.settings
-    if connection.kind == "opcua":
-        from connectors.opcua.simulator import OpcUaSimulator
-
-        return OpcUaSimulator(settings.endpoint, machines)
-    if connection.kind == "modbus":
-        from connectors.modbus.simulator import ModbusSimulator
-
-        return ModbusSimulator(settings.host, settings.port, machines)
-    raise ValueError(f"no simulator for connection kind {connection.kind!r}")
+    if kind.simulate is None:
+        raise ValueError(f"connector kind {kind.name!r} has no simulator")
+    return kind.simulate(connection.settings, [machine for _, machine in machines_for(park, connection)])
 
 
 async def run_demo(
@@ -69,7 +55,9 @@ async def run_demo(
 ) -> None:
     """Start the simulated park, run parklink against it, stop everything at the end."""
     loaded: LoadedConfig = load_config(config_path, kinds)
-    simulators: Sequence[Simulator] = [simulator_for(loaded.park, c) for c in loaded.park.connections]
+    simulators: Sequence[Simulator] = [
+        simulator_for(kinds[c.kind], loaded.park, c) for c in loaded.park.connections
+    ]
     await asyncio.gather(*(sim.start() for sim in simulators))
     log.info("simulated park up: %d devices", len(simulators))
     runtime = Runtime(loaded, kinds, metrics_port=metrics_port)

@@ -31,6 +31,14 @@ log = logging.getLogger("parklink.runtime")
 SHUTDOWN_SECONDS = 5.0
 
 
+def bound_signals(park: Park, ref: ConnectionRef) -> list[BoundSignal]:
+    """What a connector of `ref` is handed: its signals with their validated bindings."""
+    return [
+        BoundSignal(s.index, s.path, s.data_type, s.binding, bool(getattr(s.binding, "writable", False)))
+        for s in park.signals_of(ref.company, ref.id)
+    ]
+
+
 @dataclass
 class Link:
     """One configured connection, its connector and its health."""

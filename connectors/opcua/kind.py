@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.base import BoundSignal, ConnectorKind, LinkHealth
+from connectors.common.simulated_machine import SimulatedMachine
 from connectors.opcua.config import OpcUaBinding, OpcUaConnection
 from connectors.opcua.connector import OpcUaConnector
+from connectors.opcua.simulator import OpcUaSimulator
 from models.assets import DataType
 
 
@@ -22,9 +24,15 @@ def create(conn: OpcUaConnection, signals: Sequence[BoundSignal], health: LinkHe
     return OpcUaConnector(conn, signals, health)
 
 
+def simulate(conn: OpcUaConnection, machines: Sequence[SimulatedMachine]) -> OpcUaSimulator:
+    """An asyncua server at the connection's endpoint serving `machines` (demo and tests)."""
+    return OpcUaSimulator(conn.endpoint, machines)
+
+
 KIND = ConnectorKind(
     name="opcua",
     connection_model=OpcUaConnection,
     validate_binding=validate_binding,
     create=create,
+    simulate=simulate,
 )

@@ -161,3 +161,11 @@ def test_cli_validate_exit_codes_and_schema(tmp_path: Path, capsys: pytest.Captu
     schema = json.loads(capsys.readouterr().out)
     assert "companies" in schema["properties"]
     assert "opcua" in json.dumps(schema) and "modbus" in json.dumps(schema)
+
+
+def test_validate_explain_shows_the_modbus_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--explain", str(REPO / "examples" / "demo-park.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "acme/south-gateway (modbus, 18 signals)" in out
+    assert "6 request(s) per poll for 18 binding(s) on 3 unit(s)" in out
+    assert "#1 unit 1 FC3 holding 0..30" in out
