@@ -51,6 +51,53 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+KpiName = Literal[
+    "availability",
+    "effectiveness",
+    "quality",
+    "quality_weighted",
+    "oee",
+    "nee",
+    "technical_efficiency",
+    "utilization_efficiency",
+    "allocation_efficiency",
+    "setup_rate",
+    "scrap_ratio",
+    "rework_ratio",
+    "throughput_per_hour",
+    "mtbf",
+    "mttr",
+    "energy_per_unit",
+    "energy_per_good_unit",
+    "coverage",
+]
+WindowKind = Literal["rolling_hour", "hour", "day", "shift"]
+ShareLevel = Literal["asset", "line", "site", "company"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+StateBucket = Literal["production", "setup", "delay", "no_order", "planned_down", "unknown"]
+
+
+class StateMapSpec(Strict):
+    """Raw state values → ISO 22400 time elements (APT, AUST, ADET, ADOT, PDOT, unknown)."""
+
+    buckets: dict[StateBucket, list[Any]] = Field(
+        description="bucket → raw values, e.g. {production: [3], setup: [4], delay: [1], "
+        "no_order: [2], planned_down: [0]}; lists of lists for composite states"
+    )
+    inputs: list[SignalName] = Field(
+        default_factory=list,
+        description="signals whose values form the raw state as a tuple (e.g. [item_state, operation_mode]); "
+        "empty: the asset's one signal with role 'state'",
+    )
+    default: StateBucket = Field("unknown", description="bucket of unmapped values")
+
+
+StateMapRef = Annotated[
+    str | StateMapSpec,
+    Field(description="a ready map ('demo_machine_state', 'machinery', 'machine_tool') or an own map"),
+]
+
+
 class SignalSpec(Strict):
     """A signal that every asset of a type has."""
 
@@ -75,6 +122,7 @@ class AssetType(Strict):
     ideal_cycle_time: float | None = Field(
         None, gt=0, description="planned run time per unit (ISO 22400 PRU), seconds"
     )
+    state_map: StateMapRef = "demo_machine_state"
 
 
 class Asset(Strict):
@@ -89,6 +137,7 @@ class Asset(Strict):
         default_factory=dict, description="per-signal binding fields overriding the type's template"
     )
     ideal_cycle_time: float | None = Field(None, gt=0, description="overrides the type's PRU, seconds")
+    state_map: StateMapRef | None = Field(None, description="overrides the type's state map")
     retired: bool = False
 
 
@@ -108,12 +157,28 @@ class Area(Strict):
     lines: list[Line] = Field(default_factory=list)
 
 
+class Shift(Strict):
+    """A recurring shift in the site's wall-clock time; `end` ≤ `start` crosses midnight."""
+
+    name: SignalName
+    start: str = Field(pattern=r"^\d{2}:\d{2}$", description="HH:MM local time")
+    end: str = Field(pattern=r"^\d{2}:\d{2}$", description="HH:MM local time")
+    breaks: list[Annotated[str, Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]] = Field(
+        default_factory=list, description="planned breaks 'HH:MM-HH:MM' (planned down time)"
+    )
+    days: list[Weekday] = Field(
+        default_factory=lambda: list[Weekday](["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
+        description="weekdays the shift starts on",
+    )
+
+
 class Site(Strict):
     """A plant of a company, with its own time zone (for shift calendars)."""
 
     id: Id
     name: str = ""
     timezone: str = "UTC"
+    shifts: list[Shift] = Field(default_factory=list, description="the site's shift calendar")
     areas: list[Area] = Field(default_factory=list)
     lines: list[Line] = Field(default_factory=list)
 
@@ -127,6 +192,18 @@ class Site(Strict):
         return value
 
 
+class SharePolicy(Strict):
+    """What a company publishes to the park: these KPIs, at this level, for these windows."""
+
+    kpis: list[KpiName] | Literal["all"] = Field(description="KPI names, or 'all'")
+    level: ShareLevel = Field(
+        "company", description="finest level published: asset, line, site or company (coarser levels too)"
+    )
+    windows: list[WindowKind] = Field(
+        default_factory=lambda: list[WindowKind](["shift", "day"]), description="windows published"
+    )
+
+
 ConnectionT = TypeVar("ConnectionT")
 
 
@@ -137,6 +214,9 @@ class Company(Strict, Generic[ConnectionT]):
     name: str = ""
     connections: dict[Id, ConnectionT] = Field(default_factory=dict)
     sites: list[Site] = Field(default_factory=list)
+    share: list[SharePolicy] = Field(
+        default_factory=list, description="sharing policy with the park; nothing is shared by default"
+    )
 
 
 class ParkInfo(Strict):
@@ -157,11 +237,26 @@ class MetricsSettings(Strict):
     port: int = Field(9108, ge=0, le=65535)
 
 
+class KpiSettings(Strict):
+    """How the KPI engine runs."""
+
+    windows: list[WindowKind] = Field(
+        default_factory=lambda: list[WindowKind](["rolling_hour", "hour", "day", "shift"]),
+        description="windows computed",
+    )
+    update_interval: float = Field(10.0, gt=0, description="seconds between updates of current windows")
+    benchmark_min_companies: int = Field(
+        3, ge=2, description="park benchmarks per asset type need this many contributing companies"
+    )
+    retention_days: float = Field(400.0, gt=0, description="closed KPI results older than this are deleted")
+
+
 class ParkConfig(Strict, Generic[ConnectionT]):
     """The whole config file."""
 
     park: ParkInfo
     database: DatabaseSettings = DatabaseSettings()
     metrics: MetricsSettings = MetricsSettings()
+    kpi: KpiSettings = KpiSettings()
     asset_types: dict[Id, AssetType] = Field(default_factory=dict)
     companies: list[Company[ConnectionT]] = Field(min_length=1)

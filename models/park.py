@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.assets import DataType, KpiRole
+from models.assets import DataType, KpiRole, KpiSettings, SharePolicy, Shift
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,7 @@ class AssetRef:
     ideal_cycle_time: float | None
     params: dict[str, Any] = field(default_factory=dict)
     retired: bool = False
+    state_map: Any = "demo_machine_state"  # a ready map name or a StateMapSpec (models/assets.py)
 
     @property
     def path(self) -> str:
@@ -72,6 +73,9 @@ class Park:
     assets: list[AssetRef]
     signals: list[SignalRef]
     connections: list[ConnectionRef]
+    shifts: dict[tuple[str, str], list[Shift]] = field(default_factory=dict)  # (company, site) →
+    share: dict[str, list[SharePolicy]] = field(default_factory=dict)  # company → its policies
+    kpi: KpiSettings = field(default_factory=KpiSettings)
 
     def signals_of(self, company: str, connection: str) -> list[SignalRef]:
         """The signals bound to one connection, in index order."""

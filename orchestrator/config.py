@@ -21,7 +21,7 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, Field, ValidationError
 
 from connectors.base import ConnectorKind
-from models.assets import DataType, ParkConfig
+from models.assets import DataType, ParkConfig, Shift
 from models.park import AssetRef, ConnectionRef, Park, SignalRef
 from orchestrator.yamlfile import KeyPath, Located, YamlError, expand_env, load_file, render_path
 
@@ -98,6 +98,8 @@ def load_config(path: Path, kinds: Mapping[str, ConnectorKind]) -> LoadedConfig:
         for error in exc.errors():
             issues.add_pydantic(data, (), error, schema)
     bindings = _check_references(data, kinds, issues)
+    if config is not None:
+        _check_kpi_settings(config, issues)
     if issues.items or config is None:
         raise ConfigError(issues.items)
     url = os.environ.get(DATABASE_URL_ENV) or config.database.url
@@ -321,6 +323,45 @@ def _check_asset(
             issues.add(signal_path, str(exc))
 
 
+def _check_kpi_settings(config: ParkConfig[Any], issues: _Issues) -> None:
+    """State maps and shift calendars are built once here, so a bad one is a config error."""
+    from orchestrator.kpi.setup import shift_specs, state_map_of
+    from orchestrator.kpi.windows import ShiftCalendar
+
+    def check_map(spec: Any, signals: Mapping[str, Any], path: KeyPath) -> None:
+        try:
+            built = state_map_of(spec, "/".join(map(str, path)))
+        except ValueError as exc:
+            issues.add(path, str(exc))
+            return
+        missing = [name for name in built.inputs if name not in signals]
+        if missing:
+            issues.add(
+                path, f"state map {built.name!r} reads signals {', '.join(missing)}, which the type lacks"
+            )
+
+    for name, asset_type in config.asset_types.items():
+        check_map(asset_type.state_map, asset_type.signals, ("asset_types", name, "state_map"))
+    for c, company in enumerate(config.companies):
+        for s, site in enumerate(company.sites):
+            site_path: KeyPath = ("companies", c, "sites", s)
+            try:
+                ShiftCalendar(site.timezone, shift_specs(site.shifts))
+            except ValueError as exc:
+                issues.add((*site_path, "shifts"), str(exc))
+            groups = [((*site_path,), site.lines)] + [
+                ((*site_path, "areas", a), area.lines) for a, area in enumerate(site.areas)
+            ]
+            for group_path, lines in groups:
+                for n, line in enumerate(lines):
+                    for k, asset in enumerate(line.assets):
+                        if asset.state_map is not None and asset.type in config.asset_types:
+                            signals = config.asset_types[asset.type].signals
+                            check_map(
+                                asset.state_map, signals, (*group_path, "lines", n, "assets", k, "state_map")
+                            )
+
+
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -350,11 +391,13 @@ def _resolve(config: ParkConfig[Any], bindings: dict[_BindingKey, Any]) -> Park:
     signals: list[SignalRef] = []
     connections: list[ConnectionRef] = []
     sites: dict[tuple[str, str], str] = {}
+    shifts: dict[tuple[str, str], list[Shift]] = {}
     for company in config.companies:
         for conn_id, settings in company.connections.items():
             connections.append(ConnectionRef(company.id, conn_id, settings.kind, settings))
         for site in company.sites:
             sites[(company.id, site.id)] = site.timezone
+            shifts[(company.id, site.id)] = list(site.shifts)
             groups = [("", site.lines)] + [(area.id, area.lines) for area in site.areas]
             for area_id, lines in groups:
                 for line in lines:
@@ -372,6 +415,7 @@ def _resolve(config: ParkConfig[Any], bindings: dict[_BindingKey, Any]) -> Park:
                             asset.ideal_cycle_time or asset_type.ideal_cycle_time,
                             {**asset_type.parameters, **asset.params},
                             asset.retired,
+                            asset.state_map or asset_type.state_map,
                         )
                         assets.append(ref)
                         if asset.retired:
@@ -389,4 +433,7 @@ def _resolve(config: ParkConfig[Any], bindings: dict[_BindingKey, Any]) -> Park:
         assets,
         signals,
         connections,
+        shifts,
+        {c.id: list(c.share) for c in config.companies},
+        config.kpi,
     )

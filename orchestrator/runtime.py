@@ -21,10 +21,12 @@ from sqlalchemy import Engine
 from connectors.base import BoundSignal, Connector, ConnectorKind, LinkHealth
 from connectors.common.backoff import Backoff
 from exporters.prometheus.collector import ParkCollector
+from exporters.prometheus.kpi_collector import KpiCollector
 from exporters.prometheus.server import MetricsServer, serve_metrics
 from models.park import ConnectionRef, Park
 from models.store import SyncReport, create_tables, make_engine, sync_park
 from orchestrator.config import LoadedConfig
+from orchestrator.kpi.service import KpiService
 from orchestrator.snapshot import Snapshot
 
 log = logging.getLogger("parklink.runtime")
@@ -60,6 +62,7 @@ class Runtime:
     park: Park = field(init=False)
     snapshot: Snapshot = field(init=False)
     links: list[Link] = field(init=False, default_factory=list)
+    kpi: KpiService = field(init=False)
     registry: CollectorRegistry = field(init=False)
     metrics: MetricsServer | None = field(init=False, default=None)
     engine: Engine | None = field(init=False, default=None)
@@ -78,8 +81,11 @@ class Runtime:
             ]
             connector = self.kinds[ref.kind].create(ref.settings, bound, health)
             self.links.append(Link(ref, connector, health, bound))
+        self.kpi = KpiService(self.park, db=None)
+        self.snapshot.listeners.append(self.kpi.engine.feed)
         self.registry = CollectorRegistry()
         self.registry.register(ParkCollector(self.park, self.snapshot, [link.health for link in self.links]))
+        self.registry.register(KpiCollector(self.kpi, "full"))
 
     async def start(self) -> None:
         """Sync the asset model to the database, serve metrics, start every connection."""
@@ -92,6 +98,8 @@ class Runtime:
             report.retired,
             report.unchanged,
         )
+        self.kpi.db = self.engine
+        await self.kpi.start()
         settings = self.loaded.config.metrics
         host = self.metrics_host or settings.host
         port = settings.port if self.metrics_port is None else self.metrics_port
@@ -135,6 +143,7 @@ class Runtime:
             for task in pending:
                 log.warning("%s did not stop within %.0f s", task.get_name(), SHUTDOWN_SECONDS)
         self._tasks.clear()
+        await self.kpi.stop()
         if self.metrics is not None:
             await asyncio.to_thread(self.metrics.stop)
             self.metrics = None

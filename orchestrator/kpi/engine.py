@@ -145,11 +145,15 @@ class KpiEngine:
         resolution: float = 1.0,
         accept_uncertain: bool = True,
     ) -> None:
-        """`state_map` is one map for all, or one per asset type (unlisted types get the demo map)."""
+        """`state_map` is one map for all, or one per asset path or asset type (else the demo map)."""
         self._max_severity = 1 if accept_uncertain else 0
         self._assets: dict[str, _Asset] = {}
         for ref in park.assets:
-            chosen = state_map if isinstance(state_map, StateMap) else state_map.get(ref.type)
+            chosen = (
+                state_map
+                if isinstance(state_map, StateMap)
+                else state_map.get(ref.path, state_map.get(ref.type))
+            )
             self._assets[ref.path] = _Asset(ref, chosen or DEMO_MACHINE_STATE, resolution)
         size = 1 + max((s.index for s in park.signals), default=-1)
         self._routes: list[_Route | None] = [None] * size

@@ -1,0 +1,164 @@
+"""KPIs as Prometheus metrics: ISO 22400 elements as counters, KPIs as gauges per window and scope.
+
+Elements are exposed as counters per asset (`parklink_kpi_production_seconds_total`, …) so that
+PromQL aggregates them the ISO way: `sum(rate(ideal_good_seconds)) / sum(rate(planned_busy…))`
+sums elements and divides, never averaging ratios. KPI gauges (`parklink_kpi_oee_ratio`, …) carry
+`level`, the hierarchy names and `window`.
+
+Three views, one collector: `full` (a park administrator's: every company's own results, and
+park-level figures only as sharing policies publish them), `park` (only what the park view
+publishes, plus benchmarks) and `company` (one company's own results).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from orchestrator.kpi.service import KpiService
+
+PREFIX = "parklink_kpi"
+SCOPE_LABELS = ["level", "company", "site", "area", "line", "asset", "window"]
+ASSET_LABELS = ["company", "site", "line", "asset"]
+
+# KPI → (metric name, factor to base units)
+KPI_METRICS: dict[str, tuple[str, float]] = {
+    "availability": ("availability_ratio", 1.0),
+    "effectiveness": ("effectiveness_ratio", 1.0),
+    "quality": ("quality_ratio", 1.0),
+    "quality_weighted": ("quality_weighted_ratio", 1.0),
+    "oee": ("oee_ratio", 1.0),
+    "nee": ("nee_ratio", 1.0),
+    "technical_efficiency": ("technical_efficiency_ratio", 1.0),
+    "utilization_efficiency": ("utilization_efficiency_ratio", 1.0),
+    "allocation_efficiency": ("allocation_efficiency_ratio", 1.0),
+    "setup_rate": ("setup_rate_ratio", 1.0),
+    "scrap_ratio": ("scrap_ratio", 1.0),
+    "rework_ratio": ("rework_ratio", 1.0),
+    "throughput_per_hour": ("throughput_units_per_second", 1 / 3600),
+    "mtbf": ("mtbf_seconds", 1.0),
+    "mttr": ("mttr_seconds", 1.0),
+    "energy_per_unit": ("energy_per_unit_joules", 3.6e6),
+    "energy_per_good_unit": ("energy_per_good_unit_joules", 3.6e6),
+    "coverage": ("coverage_ratio", 1.0),
+}
+
+# Elements field → (counter name, help)
+ELEMENT_COUNTERS: dict[str, tuple[str, str]] = {
+    "apt": ("production_seconds", "Actual production time APT"),
+    "aust": ("setup_seconds", "Actual setup time AUST"),
+    "adet": ("delay_seconds", "Delay / unplanned stop during an order ADET"),
+    "adot": ("no_order_seconds", "Down time without an order ADOT"),
+    "pdot": ("planned_down_seconds", "Planned down time PDOT"),
+    "unknown": ("unknown_seconds", "Time without valid data (not counted in PBT)"),
+    "pq": ("produced_units", "Produced quantity PQ"),
+    "gq": ("good_units", "Good quantity GQ"),
+    "sq": ("scrap_units", "Scrap quantity SQ"),
+    "rq": ("rework_units", "Rework quantity RQ"),
+    "ideal_time": ("ideal_seconds", "Ideal time of produced units, sum of PRU·PQ"),
+    "ideal_good_time": ("ideal_good_seconds", "Ideal time of good units, sum of PRU·GQ (OEE numerator)"),
+    "failures": ("failures", "Failures (entries into delay from production or setup)"),
+}
+
+View = Literal["full", "park", "company"]
+
+
+@dataclass(frozen=True)
+class _Row:
+    level: str
+    names: tuple[str, str, str, str, str]
+    window: str
+    kpis: dict[str, float | None]
+
+
+class KpiCollector(Collector):
+    """The KPI metrics of one view of a park (see module doc)."""
+
+    def __init__(self, service: KpiService, view: View = "full", company: str | None = None) -> None:
+        if (view == "company") != (company is not None):
+            raise ValueError("a company view needs the company, and only it")
+        self._service, self._view, self._company = service, view, company
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def _rows(self) -> Iterator[_Row]:
+        service = self._service
+        if self._view == "park":
+            published = [*service.view.scopes, *service.view.park]
+            yield from (_Row(p.level, p.names, p.window_kind, p.kpis) for p in published)
+            return
+        for r in service.current:
+            if r.level == "park" or (self._company is not None and r.company != self._company):
+                continue
+            yield _Row(r.level, r.names, r.window_kind, r.result.kpis())
+        if self._view == "full":
+            yield from (_Row(p.level, p.names, p.window_kind, p.kpis) for p in service.view.park)
+
+    def collect(self) -> Iterable[Metric]:
+        gauges = {
+            kpi: GaugeMetricFamily(
+                f"{PREFIX}_{name}", f"ISO 22400 {kpi} per scope and window", labels=SCOPE_LABELS
+            )
+            for kpi, (name, _) in KPI_METRICS.items()
+        }
+        for row in self._rows():
+            labels = [row.level, *row.names, row.window]
+            for kpi, value in row.kpis.items():
+                if value is not None and kpi in gauges:
+                    gauges[kpi].add_metric(labels, value * KPI_METRICS[kpi][1])
+        yield from gauges.values()
+        if self._view == "park":
+            yield from self._benchmarks()
+        else:
+            yield from self._counters()
+        if self._view == "full":
+            cost = CounterMetricFamily(
+                f"{PREFIX}_job_seconds", "Wall time spent in KPI jobs on the event loop"
+            )
+            cost.add_metric([], self._service.job_seconds)
+            yield cost
+
+    def _counters(self) -> Iterable[Metric]:
+        families = {
+            field: CounterMetricFamily(
+                f"{PREFIX}_{name}", f"{text}, since parklink started", labels=ASSET_LABELS
+            )
+            for field, (name, text) in ELEMENT_COUNTERS.items()
+        }
+        energy = CounterMetricFamily(
+            f"{PREFIX}_energy_joules", "Energy used, since parklink started", labels=ASSET_LABELS
+        )
+        refs = {a.path: a for a in self._service.park.assets}
+        for path, elements in self._service.cumulative.items():
+            asset = refs[path]
+            if self._company is not None and asset.company != self._company:
+                continue
+            labels = [asset.company, asset.site, asset.line, asset.asset]
+            for field, family in families.items():
+                family.add_metric(labels, float(getattr(elements, field)))
+            energy.add_metric(labels, elements.energy * 3.6e6)  # the engine keeps kWh
+        yield from families.values()
+        yield energy
+
+    def _benchmarks(self) -> Iterable[Metric]:
+        labels = ["asset_type", "kpi", "window", "stat"]
+        family = GaugeMetricFamily(
+            "parklink_park_benchmark",
+            "Spread of a KPI across assets of one type (≥ k companies)",
+            labels=labels,
+        )
+        companies = GaugeMetricFamily(
+            "parklink_park_benchmark_companies", "Companies contributing to a benchmark", labels=labels[:3]
+        )
+        for b in self._service.view.benchmarks:
+            factor = KPI_METRICS.get(b.kpi, ("", 1.0))[1]
+            for stat, value in (("median", b.median), ("q1", b.q1), ("q3", b.q3), ("best", b.best)):
+                family.add_metric([b.asset_type, b.kpi, b.window_kind, stat], value * factor)
+            companies.add_metric([b.asset_type, b.kpi, b.window_kind], float(b.companies))
+        yield family
+        yield companies

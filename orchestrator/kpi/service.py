@@ -1,0 +1,254 @@
+"""KPI jobs on apscheduler: current windows, closing and persisting windows, state, retention.
+
+The engine is fed by the snapshot (as a batch listener). Jobs run on the event loop; database
+work runs in a thread. Closed windows are persisted idempotently (unique per scope and window), and
+the engine's state is saved every `STATE_EVERY` seconds and at shutdown, so a restart mid-shift
+resumes the shift from where it was (the outage itself is UNKNOWN time, reported as coverage).
+Windows that ended while parklink was down are closed at the next start (catch-up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import Engine, delete
+from sqlmodel import Session, select
+
+from models.park import AssetRef, Park
+from models.tables import KpiResultRow, KpiStateRow
+from orchestrator.kpi.elements import EMPTY, Elements
+from orchestrator.kpi.engine import KpiEngine
+from orchestrator.kpi.results import ScopedResult, scoped_results
+from orchestrator.kpi.setup import calendars, state_maps
+from orchestrator.kpi.windows import Window, calendar_window, calendar_windows, rolling
+from orchestrator.sharing import ParkView, park_view
+
+log = logging.getLogger("parklink.kpi")
+STATE_EVERY = 30.0
+CLOSE_EVERY = 15.0
+SETTLE = 5.0  # seconds of lag before time counts as settled (late samples within it still count)
+HISTORY = 3 * 86400.0  # what the engine keeps in memory: enough for the longest window plus catch-up
+Clock = Callable[[], float]
+
+
+class KpiService:
+    """The live KPI engine of one park, its jobs and its latest results."""
+
+    def __init__(self, park: Park, db: Engine | None, clock: Clock = time.time) -> None:
+        self.park, self.db, self.clock = park, db, clock
+        self.settings = park.kpi
+        self.engine = KpiEngine(park, state_map=state_maps(park))
+        self.calendars = calendars(park)
+        self.asset_types = {a.path: a.type for a in park.assets}
+        self._by_site: dict[tuple[str, str], list[AssetRef]] = defaultdict(list)
+        for asset in park.assets:
+            if not asset.retired:
+                self._by_site[(asset.company, asset.site)].append(asset)
+        self.current: list[ScopedResult] = []
+        self.view = ParkView()
+        self.cumulative: dict[str, Elements] = {}  # per asset path, since this process started
+        self.closed_until = 0.0
+        self._settled_until: float | None = None
+        self.job_seconds = 0.0  # CPU-ish cost of the KPI jobs (wall time on the loop)
+        self.job_runs = 0
+        self._scheduler: AsyncIOScheduler | None = None
+
+    # -- windows ------------------------------------------------------------------------------
+    def _site_windows(self, kind: str, now: float) -> list[tuple[list[AssetRef], Window]]:
+        if kind == "rolling_hour":
+            everyone = [a for assets in self._by_site.values() for a in assets]
+            return [(everyone, rolling(now, 3600.0, "rolling:1h"))]
+        out: list[tuple[list[AssetRef], Window]] = []
+        for key, assets in self._by_site.items():
+            window: Window | None
+            if kind == "shift":
+                calendar = self.calendars.get(key)
+                window = calendar.current(now) if calendar else None
+            else:
+                window = calendar_window(kind, now, self.park.sites[key])  # type: ignore[arg-type]
+            if window is not None:
+                out.append((assets, window))
+        return out
+
+    def _ended(self, kind: str, since: float, until: float) -> list[tuple[list[AssetRef], Window]]:
+        """Windows of `kind` at every site that ended in (since, until]."""
+        out: list[tuple[list[AssetRef], Window]] = []
+        for key, assets in self._by_site.items():
+            if kind == "shift":
+                calendar = self.calendars.get(key)
+                windows = calendar.windows(since, until) if calendar else []
+            else:
+                windows = calendar_windows(kind, since, until, self.park.sites[key])  # type: ignore[arg-type]
+            out.extend((assets, w) for w in windows if since < w.end <= until)
+        return out
+
+    def results_for(
+        self, groups: Sequence[tuple[list[AssetRef], Window]], kind: str, now: float
+    ) -> list[ScopedResult]:
+        """Per-asset elements of each window, rolled up per window label."""
+        by_label: dict[str, list[tuple[AssetRef, Elements]]] = defaultdict(list)
+        first: dict[str, Window] = {}
+        for assets, window in groups:
+            first.setdefault(window.name, window)
+            by_label[window.name].extend((a, self.engine.window_elements(a, window, now)) for a in assets)
+        out: list[ScopedResult] = []
+        for label, pairs in by_label.items():
+            out.extend(scoped_results(pairs, kind, first[label]))
+        return out
+
+    # -- jobs -----------------------------------------------------------------------------------
+    def update(self, now: float | None = None) -> None:
+        """Recompute the current windows, the park view and the cumulative elements."""
+        started = time.perf_counter()
+        now = self.clock() if now is None else now
+        results: list[ScopedResult] = []
+        for kind in self.settings.windows:
+            results.extend(self.results_for(self._site_windows(kind, now), kind, now))
+        self.current = results
+        self.view = park_view(
+            results, self.park.share, self.asset_types, self.settings.benchmark_min_companies
+        )
+        settled = now - SETTLE
+        since = self._settled_until
+        if since is not None and settled > since:
+            for asset in self.engine.assets:
+                if asset.retired:
+                    continue
+                added = self.engine.elements(asset, since, settled, now)
+                self.cumulative[asset.path] = self.cumulative.get(asset.path, EMPTY) + added
+        if since is None or settled > since:
+            self._settled_until = settled
+        self._account(started)
+
+    async def close_windows(self, now: float | None = None) -> list[ScopedResult]:
+        """Persist every window that ended since the last close (catch-up after downtime too)."""
+        started = time.perf_counter()
+        now = self.clock() if now is None else now
+        until = now - SETTLE
+        if until <= self.closed_until:
+            return []
+        results: list[ScopedResult] = []
+        for kind in self.settings.windows:
+            if kind != "rolling_hour":
+                results.extend(self.results_for(self._ended(kind, self.closed_until, until), kind, now))
+        self._account(started)
+        if results and self.db is not None:
+            await asyncio.to_thread(save_results, self.db, results)
+        self.closed_until = until
+        if results:
+            log.info("closed %d KPI results", len(results))
+        return results
+
+    async def save_state(self, now: float | None = None) -> None:
+        """Persist the engine state and how far windows are closed."""
+        if self.db is None:
+            return
+        now = self.clock() if now is None else now
+        state = self.engine.state(now)
+        await asyncio.to_thread(_save_state, self.db, self.park.id, state, self.closed_until)
+
+    async def retention(self, now: float | None = None) -> None:
+        """Drop closed results past retention and engine history past what windows need."""
+        now = self.clock() if now is None else now
+        self.engine.prune(now - HISTORY)
+        if self.db is not None:
+            cutoff = now - self.settings.retention_days * 86400.0
+            await asyncio.to_thread(_delete_before, self.db, cutoff)
+
+    def _account(self, started: float) -> None:
+        self.job_seconds += time.perf_counter() - started
+        self.job_runs += 1
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Resume saved state, catch up windows that closed meanwhile, schedule the jobs."""
+        now = self.clock()
+        self.closed_until = now - SETTLE
+        if self.db is not None:
+            saved = await asyncio.to_thread(_load_state, self.db, self.park.id)
+            if saved is not None:
+                state, closed_until = saved
+                try:
+                    self.engine.load_state(state)
+                    self.closed_until = closed_until
+                    log.info("KPI state resumed from %s", datetime.fromtimestamp(state["saved_at"], UTC))
+                except (ValueError, KeyError) as exc:
+                    log.warning("KPI state not resumed (%s); starting fresh", exc)
+        await self.close_windows(now)
+        scheduler = AsyncIOScheduler(
+            timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+        )
+        first = datetime.now(UTC)
+        scheduler.add_job(self.update, "interval", seconds=self.settings.update_interval, next_run_time=first)
+        scheduler.add_job(self.close_windows, "interval", seconds=CLOSE_EVERY)
+        scheduler.add_job(self.save_state, "interval", seconds=STATE_EVERY)
+        scheduler.add_job(self.retention, "interval", hours=1, next_run_time=first)
+        scheduler.start()
+        self._scheduler = scheduler
+
+    async def stop(self) -> None:
+        """Stop the jobs, close what ended, save the state."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        await self.close_windows()
+        await self.save_state()
+
+
+def save_results(db: Engine, results: Sequence[ScopedResult]) -> None:
+    """Upsert closed results: one row per (level, scope, window kind, window label)."""
+    with Session(db) as session:
+        for r in results:
+            session.exec(
+                delete(KpiResultRow).where(
+                    KpiResultRow.level == r.level,  # type: ignore[arg-type]
+                    KpiResultRow.scope == r.scope,  # type: ignore[arg-type]
+                    KpiResultRow.window_kind == r.window_kind,  # type: ignore[arg-type]
+                    KpiResultRow.window_label == r.window_label,  # type: ignore[arg-type]
+                )
+            )
+            as_dict = r.result.as_dict()
+            elements = as_dict.pop("elements")
+            session.add(
+                KpiResultRow(
+                    level=r.level,
+                    scope=r.scope,
+                    company=r.company,
+                    window_kind=r.window_kind,
+                    window_label=r.window_label,
+                    window_start=r.start,
+                    window_end=r.end,
+                    coverage=r.result.coverage,
+                    oee=r.result.oee,
+                    kpis=as_dict,
+                    elements=elements,  # type: ignore[arg-type]
+                )
+            )
+        session.commit()
+
+
+def _save_state(db: Engine, park: str, state: dict[str, Any], closed_until: float) -> None:
+    with Session(db) as session:
+        row = session.get(KpiStateRow, park) or KpiStateRow(park=park)
+        row.state, row.closed_until, row.updated_at = state, closed_until, datetime.now(UTC)
+        session.add(row)
+        session.commit()
+
+
+def _load_state(db: Engine, park: str) -> tuple[dict[str, Any], float] | None:
+    with Session(db) as session:
+        row = session.exec(select(KpiStateRow).where(KpiStateRow.park == park)).first()
+        return (dict(row.state), row.closed_until) if row is not None else None
+
+
+def _delete_before(db: Engine, cutoff: float) -> None:
+    with Session(db) as session:
+        session.exec(delete(KpiResultRow).where(KpiResultRow.window_end < cutoff))  # type: ignore[arg-type]
+        session.commit()
