@@ -54,7 +54,7 @@ class KpiService:
         self.current: list[ScopedResult] = []
         self.view = ParkView()
         self.cumulative: dict[str, Elements] = {}  # per asset path, since this process started
-        self.closed_until = 0.0
+        self.closed_until = clock() - SETTLE
         self._settled_until: float | None = None
         self.job_seconds = 0.0  # CPU-ish cost of the KPI jobs (wall time on the loop)
         self.job_runs = 0
@@ -167,8 +167,8 @@ class KpiService:
         self.job_runs += 1
 
     # -- lifecycle ------------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Resume saved state, catch up windows that closed meanwhile, schedule the jobs."""
+    async def resume(self) -> None:
+        """Load the saved state, if any, and close the windows that ended meanwhile (catch-up)."""
         now = self.clock()
         self.closed_until = now - SETTLE
         if self.db is not None:
@@ -182,6 +182,10 @@ class KpiService:
                 except (ValueError, KeyError) as exc:
                     log.warning("KPI state not resumed (%s); starting fresh", exc)
         await self.close_windows(now)
+
+    async def start(self) -> None:
+        """`resume`, then schedule the jobs."""
+        await self.resume()
         scheduler = AsyncIOScheduler(
             timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
         )
