@@ -77,7 +77,7 @@ class KpiService:
                 out.append((assets, window))
         return out
 
-    def _ended(self, kind: str, since: float, until: float) -> list[tuple[list[AssetRef], Window]]:
+    def ended_windows(self, kind: str, since: float, until: float) -> list[tuple[list[AssetRef], Window]]:
         """Windows of `kind` at every site that ended in (since, until]."""
         out: list[tuple[list[AssetRef], Window]] = []
         for key, assets in self._by_site.items():
@@ -137,7 +137,9 @@ class KpiService:
         results: list[ScopedResult] = []
         for kind in self.settings.windows:
             if kind != "rolling_hour":
-                results.extend(self.results_for(self._ended(kind, self.closed_until, until), kind, now))
+                results.extend(
+                    self.results_for(self.ended_windows(kind, self.closed_until, until), kind, now)
+                )
         self._account(started)
         if results and self.db is not None:
             await asyncio.to_thread(save_results, self.db, results)
