@@ -1,7 +1,7 @@
 """KPIs as Prometheus metrics: ISO 22400 elements as counters, KPIs as gauges per window and scope.
 
 Elements are exposed as counters per asset (`parklink_kpi_production_seconds_total`, …) so that
-PromQL aggregates them the ISO way: `sum(rate(ideal_good_seconds)) / sum(rate(planned_busy…))`
+PromQL aggregates them the ISO way: `sum(rate(…ideal_good_seconds_total)) / sum(rate(…planned_busy_seconds_total))`
 sums elements and divides, never averaging ratios. KPI gauges (`parklink_kpi_oee_ratio`, …) carry
 `level`, the hierarchy names and `window`.
 
@@ -55,6 +55,7 @@ ELEMENT_COUNTERS: dict[str, tuple[str, str]] = {
     "adot": ("no_order_seconds", "Down time without an order ADOT"),
     "pdot": ("planned_down_seconds", "Planned down time PDOT"),
     "unknown": ("unknown_seconds", "Time without valid data (not counted in PBT)"),
+    "pbt": ("planned_busy_seconds", "Planned busy time PBT = APT + AUST + ADET + ADOT (OEE denominator)"),
     "pq": ("produced_units", "Produced quantity PQ"),
     "gq": ("good_units", "Good quantity GQ"),
     "sq": ("scrap_units", "Scrap quantity SQ"),

@@ -100,6 +100,17 @@ def test_demo_serves_live_metrics_of_three_companies(
     energy_after = by_name(scrape(port), "parklink_energy_joules")
     changed = [labels for labels, value in energy_after.items() if value != energy_before.get(labels)]
     assert len(changed) >= 10, "energy counters should advance on (almost) every machine"
+
+    def oee_at_every_level() -> Series | None:
+        metrics = scrape(port)
+        oee = by_name(metrics, "parklink_kpi_oee_ratio")
+        levels = {dict(labels)["level"] for labels in oee}
+        return metrics if {"asset", "line", "site", "company", "park"} <= levels else None
+
+    kpis = wait_for(oee_at_every_level, 20, "live OEE per asset, line, site, company and park")
+    shared = by_name(kpis, "parklink_kpi_availability_ratio")
+    park_level = [labels for labels in shared if dict(labels)["level"] == "park"]
+    assert park_level, "acme and bolt share availability: the park aggregate has it"
     assert demo.wait(timeout=45) == 0, demo.stderr.read().decode() if demo.stderr else ""
     assert (tmp_path / "parklink-demo.db").exists()
 
