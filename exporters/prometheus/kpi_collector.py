@@ -1,9 +1,9 @@
 """KPIs as Prometheus metrics: ISO 22400 elements as counters, KPIs as gauges per window and scope.
 
 Elements are exposed as counters per asset (`parklink_kpi_production_seconds_total`, …) so that
-PromQL aggregates them the ISO way: `sum(rate(…ideal_good_seconds_total)) / sum(rate(…planned_busy_seconds_total))`
-sums elements and divides, never averaging ratios. KPI gauges (`parklink_kpi_oee_ratio`, …) carry
-`level`, the hierarchy names and `window`.
+PromQL aggregates them the ISO way, summing elements then dividing, never averaging ratios:
+`sum(rate(…ideal_good_seconds_total)) / sum(rate(…planned_busy_seconds_total))` is OEE.
+KPI gauges (`parklink_kpi_oee_ratio`, …) carry `level`, the hierarchy names and `window`.
 
 Three views, one collector: `full` (a park administrator's: every company's own results, and
 park-level figures only as sharing policies publish them), `park` (only what the park view
