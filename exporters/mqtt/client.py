@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -52,19 +53,14 @@ class Will:
     retain: bool = False
 
 
-class Outcome(NamedTuple):
-    """Result of an ordered publish: how many messages, from the first, the broker acknowledged."""
-
-    acked: int
-    error: BaseException | None
-
-
 class Connection:
     """An open MQTT session."""
 
     def __init__(self, client: aiomqtt.Client, ack_timeout: float) -> None:
         self._client = client
         self._ack_timeout = ack_timeout
+        # aiomqtt's iterator object, not a generator: a cancelled wait does not close it.
+        self._incoming = client.messages
 
     async def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:
         """Publish one message; at QoS 1/2 return after the broker acknowledged it."""
@@ -73,33 +69,17 @@ class Connection:
         except aiomqtt.MqttError as exc:
             raise ConnectionLost(str(exc)) from exc
 
-    async def publish_ordered(self, messages: Sequence[tuple[str, bytes, int, bool]]) -> Outcome:
-        """Publish in order, pipelined (up to the in-flight window), and wait for every acknowledgement.
+    def publish_ordered(self, messages: Sequence[tuple[str, bytes, int, bool]]) -> list[asyncio.Task[None]]:
+        """Start publishing in order, pipelined up to the in-flight window: one task per message.
 
         paho writes the PUBLISH packets in the order of these calls and the broker forwards them in
-        order, so one task per message keeps the order while many await their PUBACK at once.
+        order, so many messages can await their PUBACK at once without losing the order. Await the
+        tasks, then `acked_prefix` tells how many, from the first, the broker acknowledged.
         """
-        tasks = [
+        return [
             asyncio.ensure_future(self.publish(topic, payload, qos, retain))
             for topic, payload, qos, retain in messages
         ]
-        try:
-            await asyncio.gather(*tasks)
-        except (ConnectionLost, OSError) as exc:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            acked = 0
-            for task in tasks:
-                if task.cancelled() or task.exception() is not None:
-                    break
-                acked += 1
-            return Outcome(acked, exc)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            raise
-        return Outcome(len(tasks), None)
 
     async def subscribe(self, topics: Sequence[tuple[str, int]]) -> None:
         """Subscribe to (filter, QoS) pairs and wait for the SUBACK."""
@@ -108,16 +88,21 @@ class Connection:
         except aiomqtt.MqttError as exc:
             raise ConnectionLost(str(exc)) from exc
 
-    async def messages(self) -> AsyncIterator[RawMessage]:
-        """Incoming messages; raises ConnectionLost when the session ends (even with no subscription)."""
+    async def receive(self) -> RawMessage:
+        """The next incoming message; ConnectionLost when the session ends. Safe to cancel (timeouts)."""
         try:
-            async for message in self._client.messages:
-                payload = message.payload
-                if not isinstance(payload, bytes):  # aiomqtt types it loosely; paho delivers bytes
-                    payload = str(payload).encode()
-                yield RawMessage(message.topic.value, payload, message.qos, bool(message.retain))
+            message = await anext(self._incoming)
         except aiomqtt.MqttError as exc:
             raise ConnectionLost(str(exc)) from exc
+        payload = message.payload
+        if not isinstance(payload, bytes):  # aiomqtt types it loosely; paho delivers bytes
+            payload = str(payload).encode()
+        return RawMessage(message.topic.value, payload, message.qos, bool(message.retain))
+
+    async def messages(self) -> AsyncIterator[RawMessage]:
+        """Incoming messages until the session ends (then ConnectionLost, even with no subscription)."""
+        while True:
+            yield await self.receive()
 
 
 def _tls(settings: MqttSettings) -> tuple[aiomqtt.TLSParameters | None, bool | None]:
@@ -141,7 +126,7 @@ async def connect(
     client_id: str,
     will: Will | None = None,
     clean_start: bool = True,
-    timeout: float = 10.0,
+    connect_timeout: float = 10.0,
 ) -> AsyncIterator[Connection]:
     """Open one MQTT session with the broker of `settings`; ConnectionLost when that fails."""
     v5 = settings.protocol == "5"
@@ -158,26 +143,38 @@ async def connect(
         clean_session=None if v5 else clean_start,
         clean_start=clean_start if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
         keepalive=settings.keepalive,
-        timeout=timeout,
+        timeout=connect_timeout,
         max_inflight_messages=settings.inflight,
         tls_params=tls_params,
         tls_insecure=tls_insecure,
-        logger=log,
+        # paho writes one small packet per PUBLISH; Nagle would hold them back waiting for ACKs.
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        logger=logging.getLogger("parklink.mqtt.paho"),  # paho logs each socket error itself
     )
     # aiomqtt warns above 10 pending calls; a full in-flight window is our normal state.
-    client.pending_calls_threshold = settings.inflight * 4 + 16
+    client.pending_calls_threshold = settings.inflight + 16
     try:
         await client.__aenter__()
     except aiomqtt.MqttError as exc:
         raise ConnectionLost(f"{settings.host}:{settings.port}: {exc}") from exc
     try:
         # An ack that takes longer than a few keepalives means a dead link paho has not noticed yet.
-        yield Connection(client, ack_timeout=max(timeout, 2.0 * settings.keepalive))
+        yield Connection(client, ack_timeout=max(connect_timeout, 2.0 * settings.keepalive))
     finally:
         try:
-            await asyncio.wait_for(client.__aexit__(None, None, None), timeout=timeout)
+            await asyncio.wait_for(client.__aexit__(None, None, None), timeout=connect_timeout)
         except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
             log.debug("disconnect from %s:%s failed: %s", settings.host, settings.port, exc)
+
+
+def acked_prefix(tasks: Sequence[asyncio.Task[None]]) -> int:
+    """How many publish tasks, from the first, finished with the broker's acknowledgement."""
+    count = 0
+    for task in tasks:
+        if not task.done() or task.cancelled() or task.exception() is not None:
+            break
+        count += 1
+    return count
 
 
 async def first_to_end(*coroutines: Coroutine[Any, Any, None]) -> None:

@@ -19,6 +19,7 @@ loop in a worker thread while tests call it directly.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -237,7 +238,5 @@ class MessageStore:
         return len(gone)
 
     def _rollback(self) -> None:
-        try:
+        with contextlib.suppress(sqlite3.Error):  # no transaction open when BEGIN itself failed
             self._db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # no transaction open (BEGIN itself failed)

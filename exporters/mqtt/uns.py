@@ -81,9 +81,15 @@ def sample_payload(sample: Sample) -> Payload:
     return payload
 
 
-def kpi_topic(prefix: str, park: str, scope: Sequence[str], window: str, kpi: str, view: View) -> str:
-    """The topic of one KPI of one scope (company … asset path) and window."""
-    levels = [_level(s, "scope level") for s in scope if s]
+def _scope(scope: Sequence[str] | str) -> list[str]:
+    """Scope levels from a tuple or an 'acme/north/l1' path; empty levels (no area) dropped."""
+    parts = scope.split("/") if isinstance(scope, str) else scope
+    return [_level(s, "scope level") for s in parts if s]
+
+
+def kpi_topic(prefix: str, park: str, scope: Sequence[str] | str, window: str, kpi: str, view: View) -> str:
+    """The topic of one KPI of one scope (company … asset path, tuple or 'a/b' string) and window."""
+    levels = _scope(scope)
     if view == "park":
         levels.insert(0, PARK_VIEW)
     elif not levels:
@@ -95,7 +101,7 @@ def kpi_topic(prefix: str, park: str, scope: Sequence[str], window: str, kpi: st
 def kpi_messages(
     prefix: str,
     park: str,
-    scope: Sequence[str],
+    scope: Sequence[str] | str,
     window: str,
     kpis: Mapping[str, float | None],
     *,
@@ -103,6 +109,7 @@ def kpi_messages(
     view: View = "company",
     start: float | None = None,
     end: float | None = None,
+    extra: Mapping[str, JsonValue] | None = None,
 ) -> list[tuple[str, Payload]]:
     """One (topic, payload) per KPI of one scope and window; `coverage` rides along in each payload.
 
@@ -111,10 +118,11 @@ def kpi_messages(
     company's sharing policy allows; with `view="park"` the messages go under `_park`, the one
     subtree park-level consumers are granted (broker ACLs can then stop at that level).
     None KPIs (undefined: no denominator, uncounted) are published as null, not left out.
+    `extra` fields go into every payload (e.g. `{"companies": 4, "window_label": "2025-01-31"}`).
     """
     coverage = kpis.get("coverage")
-    path = "/".join(s for s in scope if s)
-    common: Payload = {"window": window, "scope": path, "time": iso(time)}
+    path = "/".join(_scope(scope))
+    common: Payload = {**(extra or {}), "window": window, "scope": path, "time": iso(time)}
     if coverage is not None:
         common["coverage"] = json_value(coverage)[0]
     else:

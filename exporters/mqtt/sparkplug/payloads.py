@@ -18,7 +18,6 @@ Mapping (Sparkplug 3.0 ch. 6):
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 
 from exporters.mqtt.sparkplug import sparkplug_b_pb2 as pb
@@ -63,7 +62,7 @@ _STRINGS = frozenset({pb.String, pb.Text, pb.UUID})
 
 def ms(seconds: float) -> int:
     """POSIX seconds → integer milliseconds (Sparkplug timestamps)."""
-    return int(round(seconds * 1000.0))
+    return round(seconds * 1000.0)
 
 
 def fits(datatype: int, value: object) -> bool:
@@ -167,8 +166,6 @@ def add_metric(
     metric.datatype = datatype
     quality = quality_of(status)
     if quality == 0:
-        metric.is_null = True
-    elif isinstance(value, float) and math.isnan(value) and datatype not in (pb.Float, pb.Double):
         metric.is_null = True
     else:
         set_value(metric, datatype, value)

@@ -1,0 +1,284 @@
+"""The MQTT publisher: samples and KPIs → on-disk queue → broker, in order, at least once.
+
+Flow: `on_batch` (a Snapshot listener, on the event loop) appends (topic, sample) to a memory
+buffer, O(1) per sample and no I/O. Every `flush_interval` the buffer is encoded to JSON and
+written to the SQLite queue in one transaction, in a worker thread (never on the loop). A sender
+peeks the oldest messages, publishes them pipelined at the configured QoS and acks them in the
+queue only after the broker's PUBACK. Everything goes through the queue, connected or not: one
+path, so order and at-least-once hold across outages and restarts without a second code path.
+
+With `sparkplug` among the payload families, the same object also drives a `SparkplugEdgeNode`
+(its own MQTT session: Sparkplug requires a clean session and its own will).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from connectors.base import LinkHealth
+from connectors.common.backoff import Backoff
+from exporters.mqtt import uns
+from exporters.mqtt.client import Connection, ConnectionLost, acked_prefix, connect, first_to_end
+from exporters.mqtt.settings import MqttSettings
+from exporters.mqtt.sparkplug.edge import SparkplugEdgeNode
+from exporters.mqtt.store import MessageStore, StoreError
+from models.park import Park, SignalRef
+from models.sample import Sample
+
+log = logging.getLogger("parklink.mqtt")
+
+_Pending = tuple[str, Sample | uns.Payload, int, bool]  # topic, sample or JSON object, qos, retain
+MAX_BUFFER = 200_000  # messages held in memory while the store cannot be written
+
+
+@dataclass
+class MqttHealth:
+    """Health of the UNS publisher, read by the metrics exporter at scrape time."""
+
+    link: LinkHealth  # up (connected 0/1), reconnects, last error; logs transitions once
+    published_total: int = 0  # messages acknowledged by the broker (or written, at QoS 0)
+    queued: int = 0  # waiting: on disk plus in memory
+    dropped_total: int = 0  # dropped by the queue limits or by a full memory buffer
+    store_errors_total: int = 0  # failed reads/writes of the on-disk queue
+
+
+class MqttPublisher:
+    """Publishes the park to MQTT; `run()` until cancelled, feed it with `on_batch` and `publish_kpis`."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        park: Park,
+        *,
+        signals: Sequence[SignalRef] | None = None,
+        store: MessageStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings, self.park = settings, park
+        self.store = store if store is not None else MessageStore.from_settings(settings.store)
+        self.client_id = settings.client_id or f"parklink-{secrets.token_hex(4)}"
+        self.health = MqttHealth(LinkHealth("mqtt", "mqtt", ""))
+        self._clock = clock
+        # msg_id = "<producer>-<n>": unique per publisher instance, cheap to make, easy to dedupe.
+        self._producer = secrets.token_hex(6)
+        self._counter = 0
+        chosen = signals if signals is not None else [s for s in park.signals if not s.asset.retired]
+        size = max((s.index for s in park.signals), default=-1) + 1
+        self._topics: list[str | None] = [None] * size
+        if "uns_json" in settings.payloads:
+            for signal in chosen:
+                self._topics[signal.index] = uns.signal_topic(settings.topic_prefix, park.id, signal)
+        self._uns_samples = "uns_json" in settings.payloads
+        self._buffer: list[_Pending] = []
+        self._buffer_dropped = 0
+        self._store_failing = False
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="parklink-mqtt-store")  # FIFO: keeps order
+        self._has_data = asyncio.Event()
+        self._flushing = asyncio.Lock()
+        self.sparkplug = (
+            SparkplugEdgeNode(settings, park, signals=chosen, clock=clock)
+            if "sparkplug" in settings.payloads
+            else None
+        )
+        self._update_health()
+
+    def on_batch(self, batch: Sequence[Sample]) -> None:
+        """Take one batch (a Snapshot listener): O(1) per sample, no I/O, never blocks."""
+        if self._uns_samples:
+            topics, size, buffer = self._topics, len(self._topics), self._buffer
+            qos, retain = self.settings.qos, self.settings.retain
+            for sample in batch:
+                if sample.signal < size and (topic := topics[sample.signal]) is not None:
+                    buffer.append((topic, sample, qos, retain))
+            if len(buffer) > MAX_BUFFER:
+                self._trim()
+        if self.sparkplug is not None:
+            self.sparkplug.on_batch(batch)
+
+    def publish_kpis(
+        self,
+        scope: Sequence[str] | str,
+        window: str,
+        kpis: Mapping[str, float | None],
+        *,
+        time: float,
+        view: uns.View = "company",
+        start: float | None = None,
+        end: float | None = None,
+        extra: Mapping[str, uns.JsonValue] | None = None,
+    ) -> int:
+        """Queue the KPIs of one scope and window as UNS JSON (see `uns.kpi_messages`); how many.
+
+        Only pass what the company's sharing policy allows: this function publishes what it is given.
+        """
+        messages = uns.kpi_messages(
+            self.settings.topic_prefix,
+            self.park.id,
+            scope,
+            window,
+            kpis,
+            time=time,
+            view=view,
+            start=start,
+            end=end,
+            extra=extra,
+        )
+        for topic, payload in messages:
+            self._buffer.append((topic, payload, self.settings.qos, self.settings.retain))
+        return len(messages)
+
+    def publish(
+        self, topic: str, payload: uns.Payload, *, qos: int | None = None, retain: bool = False
+    ) -> None:
+        """Queue any JSON object (it gets a msg_id) through the same ordered, persistent path."""
+        self._buffer.append((topic, payload, self.settings.qos if qos is None else qos, retain))
+
+    async def run(self) -> None:
+        """Flush, connect, send, reconnect with backoff; until cancelled (then flush to disk)."""
+        jobs = [self._flush_loop(), self._connection_loop()]
+        if self.sparkplug is not None:
+            jobs.append(self.sparkplug.run())
+        try:
+            await first_to_end(*jobs)
+        finally:
+            # What is still in memory goes to disk so a restart replays it. Through the one worker
+            # thread, after any write already under way, so the order holds.
+            items, self._buffer = self._buffer, []
+            if items:
+                try:
+                    self._io.submit(self._write, items).result(timeout=30)
+                except StoreError as exc:
+                    log.error("mqtt: %d messages lost at shutdown: %s", len(items), exc)
+
+    async def flush(self) -> int:
+        """Move the memory buffer to the on-disk queue now (one transaction); how many were written.
+
+        Waits for a flush already under way first, so on return everything buffered before the
+        call is on disk (or back in the buffer if the store failed).
+        """
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> int:
+        if not self._buffer:
+            return 0
+        items, self._buffer = self._buffer, []
+        try:
+            written = await asyncio.get_running_loop().run_in_executor(self._io, self._write, items)
+        except StoreError as exc:
+            self.health.store_errors_total += 1
+            if not self._store_failing:
+                log.error("mqtt: %s; keeping messages in memory and retrying", exc)
+                self._store_failing = True
+            self._buffer[:0] = items  # back in front, in order, for the next attempt
+            self._trim()
+            self._update_health()
+            return 0
+        if self._store_failing:
+            log.warning("mqtt: message store %s writable again", self.store.path)
+            self._store_failing = False
+        self._has_data.set()
+        self._update_health()
+        return written
+
+    async def wait_drained(self, within: float) -> bool:
+        """Wait until nothing is buffered or queued (all acknowledged); False after `within` seconds."""
+        deadline = time.monotonic() + within
+        while self._buffer or len(self.store):
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    def close(self) -> None:
+        """Stop the worker thread and close the queue file (after `run` ended)."""
+        self._io.shutdown(wait=True)
+        self.store.close()
+
+    def _write(self, items: list[_Pending]) -> int:
+        """Encode and store (worker thread): JSON building stays off the event loop."""
+        rows = []
+        for topic, item, qos, retain in items:
+            payload = uns.sample_payload(item) if isinstance(item, Sample) else item
+            self._counter += 1
+            rows.append((topic, uns.encode(payload, f"{self._producer}-{self._counter}"), qos, retain))
+        return self.store.put_many(rows)
+
+    def _trim(self) -> None:
+        excess = len(self._buffer) - MAX_BUFFER
+        if excess > 0:
+            del self._buffer[:excess]  # the oldest, as the store does
+            self._buffer_dropped += excess
+
+    def _update_health(self) -> None:
+        self.health.queued = len(self.store) + len(self._buffer)
+        self.health.dropped_total = self.store.dropped_total + self._buffer_dropped
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.flush_interval)
+            await self.flush()
+
+    async def _connection_loop(self) -> None:
+        backoff = Backoff(self.settings.reconnect.initial, self.settings.reconnect.cap)
+        while True:
+            try:
+                async with connect(
+                    self.settings, client_id=self.client_id, clean_start=self.settings.clean_start
+                ) as conn:
+                    self.health.link.mark_up()
+                    backoff.reset()
+                    await first_to_end(self._watch(conn), self._send_loop(conn))
+            except ConnectionLost as exc:
+                self.health.link.mark_down(str(exc))
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _watch(self, conn: Connection) -> None:
+        """Nothing is subscribed: this only notices the end of the session."""
+        async for _ in conn.messages():
+            pass
+        raise ConnectionLost("session ended")
+
+    async def _send_loop(self, conn: Connection) -> None:
+        loop = asyncio.get_running_loop()
+        # One in-flight window per round: beyond it paho queues, and its queue walks are O(n) per ack.
+        chunk = self.settings.inflight
+        while True:
+            self._has_data.clear()  # before the peek: a flush after it sets it again
+            try:
+                rows = await loop.run_in_executor(self._io, self.store.peek, chunk)
+            except StoreError as exc:
+                self.health.store_errors_total += 1
+                log.error("mqtt: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            if not rows:
+                await self._has_data.wait()
+                continue
+            tasks = conn.publish_ordered([(r.topic, r.payload, r.qos, r.retain) for r in rows])
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                # Also when the session ends mid-chunk (this task is then cancelled): ack what the
+                # broker did acknowledge; the rest is re-sent first on the next session.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self._ack([r.id for r in rows[: acked_prefix(tasks)]])
+
+    async def _ack(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._io, self.store.ack, ids)
+        except StoreError as exc:  # they will be sent again: duplicates, never losses
+            self.health.store_errors_total += 1
+            log.error("mqtt: %s", exc)
+        self.health.published_total += len(ids)
+        self._update_health()
