@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from connectors.base import ConnectorKind
 from models.assets import DataType, ParkConfig, Shift
@@ -63,12 +63,31 @@ class LoadedConfig:
 
 
 def config_model(kinds: Mapping[str, ConnectorKind]) -> type[ParkConfig[Any]]:
-    """The config model with connections typed as the union of the registered kinds."""
-    models = tuple(kind.connection_model for kind in kinds.values())
+    """The config model: connections typed as the union of the registered kinds, plus the
+    exporters' sections (models/ knows no exporter; they are added here)."""
+    return _config_model(tuple(kinds.values()))
+
+
+@cache
+def _config_model(kinds: tuple[ConnectorKind, ...]) -> type[ParkConfig[Any]]:
+    from exporters.mqtt.settings import MqttSettings
+
+    models = tuple(kind.connection_model for kind in kinds)
+    base: type[ParkConfig[Any]]
     if len(models) == 1:
-        return ParkConfig[models[0]]  # type: ignore[valid-type]  # a runtime type
-    connection = Annotated[Union[models], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
-    return ParkConfig[connection]
+        base = ParkConfig[models[0]]  # type: ignore[valid-type]  # a runtime type
+    else:
+        connection = Annotated[Union[models], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
+        base = ParkConfig[connection]
+    model: type[ParkConfig[Any]] = create_model(
+        "ParkConfig",
+        __base__=base,
+        mqtt=(
+            MqttSettings | None,
+            Field(None, description="publish to an MQTT broker (UNS JSON, Sparkplug B)"),
+        ),
+    )
+    return model
 
 
 def load_config(path: Path, kinds: Mapping[str, ConnectorKind]) -> LoadedConfig:

@@ -20,6 +20,9 @@ from sqlalchemy import Engine
 
 from connectors.base import BoundSignal, Connector, ConnectorKind, LinkHealth
 from connectors.common.backoff import Backoff
+from exporters.mqtt.kpi_feed import KpiFeed
+from exporters.mqtt.metrics import MqttCollector
+from exporters.mqtt.publisher import MqttPublisher
 from exporters.prometheus.collector import ParkCollector
 from exporters.prometheus.kpi_collector import KpiCollector
 from exporters.prometheus.server import MetricsServer, serve_metrics
@@ -63,10 +66,13 @@ class Runtime:
     snapshot: Snapshot = field(init=False)
     links: list[Link] = field(init=False, default_factory=list)
     kpi: KpiService = field(init=False)
+    mqtt: MqttPublisher | None = field(init=False)
+    healths: list[LinkHealth] = field(init=False)
     registry: CollectorRegistry = field(init=False)
     metrics: MetricsServer | None = field(init=False, default=None)
     engine: Engine | None = field(init=False, default=None)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+    _mqtt_task: list[asyncio.Task[None]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.park = self.loaded.park
@@ -84,8 +90,17 @@ class Runtime:
         self.kpi = KpiService(self.park, db=None)
         self.snapshot.listeners.append(self.kpi.engine.feed)
         self.registry = CollectorRegistry()
-        self.registry.register(ParkCollector(self.park, self.snapshot, [link.health for link in self.links]))
+        self.healths = [link.health for link in self.links]
+        self.registry.register(ParkCollector(self.park, self.snapshot, self.healths))
         self.registry.register(KpiCollector(self.kpi, "full"))
+        self.mqtt = None
+        mqtt_settings = getattr(self.loaded.config, "mqtt", None)
+        if mqtt_settings is not None:
+            self.mqtt = MqttPublisher(mqtt_settings, self.park)
+            self.snapshot.listeners.append(self.mqtt.on_batch)
+            self.kpi.listeners.append(KpiFeed(self.mqtt).on_results)
+            self.healths.append(self.mqtt.health.link)
+            self.registry.register(MqttCollector(self.mqtt.health))
 
     async def start(self) -> None:
         """Sync the asset model to the database, serve metrics, start every connection."""
@@ -106,6 +121,8 @@ class Runtime:
         self.metrics = serve_metrics(self.registry, host, port)
         for link in self.links:
             self._tasks.append(asyncio.create_task(self._supervise(link), name=f"link {link.ref.id}"))
+        if self.mqtt is not None:
+            self._mqtt_task.append(asyncio.create_task(self.mqtt.run(), name="mqtt"))
         log.info(
             "running %d connections, %d assets, %d signals; metrics on http://%s:%d/metrics",
             len(self.links),
@@ -135,21 +152,31 @@ class Runtime:
                 await asyncio.sleep(backoff.next_delay())
 
     async def stop(self) -> None:
-        """Cancel every connection (bounded wait), stop metrics, close the database."""
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_SECONDS)
-            for task in pending:
-                log.warning("%s did not stop within %.0f s", task.get_name(), SHUTDOWN_SECONDS)
+        """Stop connections (bounded wait), close KPI windows, hand what is left to the MQTT queue,
+        then stop metrics and close the database."""
+        await self._cancel(self._tasks)
         self._tasks.clear()
         await self.kpi.stop()
+        if self.mqtt is not None:
+            await self.mqtt.flush()  # on disk now: published after the next start
+            await self._cancel(self._mqtt_task)
+            self.mqtt.close()
         if self.metrics is not None:
             await asyncio.to_thread(self.metrics.stop)
             self.metrics = None
         if self.engine is not None:
             self.engine.dispose()
             self.engine = None
+
+    @staticmethod
+    async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
+            for task in pending:
+                log.warning("%s did not stop within %.0f s", task.get_name(), SHUTDOWN_SECONDS)
+        tasks.clear()
 
     async def run_until_stopped(self, duration: float | None = None) -> None:
         """Start, then run until SIGINT/SIGTERM or `duration` seconds, then stop cleanly."""

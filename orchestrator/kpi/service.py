@@ -36,6 +36,8 @@ CLOSE_EVERY = 15.0
 SETTLE = 5.0  # seconds of lag before time counts as settled (late samples within it still count)
 HISTORY = 3 * 86400.0  # what the engine keeps in memory: enough for the longest window plus catch-up
 Clock = Callable[[], float]
+ResultListener = Callable[[str, Sequence[ScopedResult], ParkView, float], None]
+"""Called with ("current" | "closed", results, their park view, now) after each update / close."""
 
 
 class KpiService:
@@ -59,6 +61,7 @@ class KpiService:
         self.job_seconds = 0.0  # CPU-ish cost of the KPI jobs (wall time on the loop)
         self.job_runs = 0
         self._scheduler: AsyncIOScheduler | None = None
+        self.listeners: list[ResultListener] = []
 
     # -- windows ------------------------------------------------------------------------------
     def _site_windows(self, kind: str, now: float) -> list[tuple[list[AssetRef], Window]]:
@@ -115,6 +118,8 @@ class KpiService:
         self.view = park_view(
             results, self.park.share, self.asset_types, self.settings.benchmark_min_companies
         )
+        for listener in self.listeners:
+            listener("current", results, self.view, now)
         settled = now - SETTLE
         since = self._settled_until
         if since is not None and settled > since:
@@ -126,6 +131,9 @@ class KpiService:
         if since is None or settled > since:
             self._settled_until = settled
         self._account(started)
+
+    async def _update_job(self) -> None:
+        self.update()
 
     async def close_windows(self, now: float | None = None) -> list[ScopedResult]:
         """Persist every window that ended since the last close (catch-up after downtime too)."""
@@ -146,6 +154,11 @@ class KpiService:
         self.closed_until = until
         if results:
             log.info("closed %d KPI results", len(results))
+            view = park_view(
+                results, self.park.share, self.asset_types, self.settings.benchmark_min_companies
+            )
+            for listener in self.listeners:
+                listener("closed", results, view, now)
         return results
 
     async def save_state(self, now: float | None = None) -> None:
@@ -192,7 +205,10 @@ class KpiService:
             timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
         )
         first = datetime.now(UTC)
-        scheduler.add_job(self.update, "interval", seconds=self.settings.update_interval, next_run_time=first)
+        # Coroutine jobs run on the loop; a plain function would run in a worker thread.
+        scheduler.add_job(
+            self._update_job, "interval", seconds=self.settings.update_interval, next_run_time=first
+        )
         scheduler.add_job(self.close_windows, "interval", seconds=CLOSE_EVERY)
         scheduler.add_job(self.save_state, "interval", seconds=STATE_EVERY)
         scheduler.add_job(self.retention, "interval", hours=1, next_run_time=first)
