@@ -10,6 +10,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from connectors.base import ConnectorKind
 from models.park import Park
 from orchestrator.config import ConfigError, config_model, load_config
@@ -69,6 +71,25 @@ def _parser() -> argparse.ArgumentParser:
     kpi.add_argument("--json", action="store_true", help="JSON instead of a table")
     kpi.set_defaults(handler=_kpi)
 
+    token = commands.add_parser("token", help="API tokens: create, list, revoke")
+    token_commands = token.add_subparsers(required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", help="create a token (printed once; stored hashed)")
+    create.add_argument("--config", type=Path, required=True, help="the park config (for its database)")
+    who = create.add_mutually_exclusive_group(required=True)
+    who.add_argument("--company", help="a company token (with --role)")
+    who.add_argument("--park", action="store_true", help="a park operator token (sees what companies share)")
+    who.add_argument("--admin", action="store_true", help="an administrator token (sees everything)")
+    create.add_argument("--role", choices=["viewer", "operator"], default="viewer", help="for --company")
+    create.add_argument("--name", default="", help="a note to recognise the token by")
+    create.set_defaults(handler=_token_create)
+    listing = token_commands.add_parser("list", help="list tokens (never their secrets)")
+    listing.add_argument("--config", type=Path, required=True)
+    listing.set_defaults(handler=_token_list)
+    revoke = token_commands.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("--config", type=Path, required=True)
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(handler=_token_revoke)
+
     schema = commands.add_parser("schema", help="print the JSON Schema of the config (for editors)")
     schema.set_defaults(handler=_schema)
     return parser
@@ -76,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_run_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on this port")
+    command.add_argument(
+        "--http-port", type=int, default=None, help="serve the API and dashboard on this port"
+    )
     command.add_argument("--duration", type=float, default=None, help="stop cleanly after SECONDS")
 
 
@@ -90,7 +114,8 @@ def _run(args: argparse.Namespace) -> int:
 
     kinds = builtin_kinds()
     loaded = load_config(args.config, kinds)
-    asyncio.run(Runtime(loaded, kinds, metrics_port=args.metrics_port).run_until_stopped(args.duration))
+    runtime = Runtime(loaded, kinds, metrics_port=args.metrics_port, http_port=args.http_port)
+    asyncio.run(runtime.run_until_stopped(args.duration))
     return 0
 
 
@@ -103,7 +128,7 @@ def _demo(args: argparse.Namespace) -> int:
         + (f" for {args.duration:.0f} s" if args.duration else " (Ctrl-C to stop)"),
         flush=True,
     )
-    asyncio.run(run_demo(builtin_kinds(), args.config or DEMO_PARK, port, args.duration))
+    asyncio.run(run_demo(builtin_kinds(), args.config or DEMO_PARK, port, args.duration, args.http_port))
     return 0
 
 
@@ -173,6 +198,44 @@ def _kpi(args: argparse.Namespace) -> int:
 
 def _cell(value: float | None) -> str:
     return f"{'—':>12}" if value is None else f"{value:>12.4f}"
+
+
+def _token_database(config: Path) -> Engine:
+    from models.store import make_engine
+
+    loaded = load_config(config, builtin_kinds())
+    return make_engine(loaded.http.token_database or loaded.database_url)
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from exporters.http.tokens import create_token
+
+    if args.company is not None:
+        loaded_park = load_config(args.config, builtin_kinds()).park
+        if args.company not in loaded_park.companies:
+            print(f"parklink token: no company {args.company!r} in {args.config}", file=sys.stderr)
+            return 2
+    role = args.role if args.company else ("park" if args.park else "admin")
+    print(create_token(_token_database(args.config), role, args.company, args.name))
+    return 0
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    from exporters.http.tokens import list_tokens
+
+    for info in list_tokens(_token_database(args.config)):
+        print(info)
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    from exporters.http.tokens import revoke_token
+
+    if revoke_token(_token_database(args.config), args.id):
+        print(f"token {args.id} revoked")
+        return 0
+    print(f"parklink token: no valid token {args.id}", file=sys.stderr)
+    return 1
 
 
 def _schema(_args: argparse.Namespace) -> int:

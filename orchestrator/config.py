@@ -21,6 +21,8 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from connectors.base import ConnectorKind
+from exporters.http.settings import HttpSettings
+from exporters.mqtt.settings import MqttSettings
 from models.assets import DataType, ParkConfig, Shift
 from models.park import AssetRef, ConnectionRef, Park, SignalRef
 from orchestrator.yamlfile import KeyPath, Located, YamlError, expand_env, load_file, render_path
@@ -61,6 +63,18 @@ class LoadedConfig:
     park: Park
     database_url: str
 
+    @property
+    def mqtt(self) -> MqttSettings | None:
+        """The `mqtt:` section (exporters' sections are added to the model at run time)."""
+        value: MqttSettings | None = getattr(self.config, "mqtt", None)
+        return value
+
+    @property
+    def http(self) -> HttpSettings:
+        """The `http:` section, defaults when absent."""
+        value: HttpSettings = getattr(self.config, "http", None) or HttpSettings()
+        return value
+
 
 def config_model(kinds: Mapping[str, ConnectorKind]) -> type[ParkConfig[Any]]:
     """The config model: connections typed as the union of the registered kinds, plus the
@@ -70,8 +84,6 @@ def config_model(kinds: Mapping[str, ConnectorKind]) -> type[ParkConfig[Any]]:
 
 @cache
 def _config_model(kinds: tuple[ConnectorKind, ...]) -> type[ParkConfig[Any]]:
-    from exporters.mqtt.settings import MqttSettings
-
     models = tuple(kind.connection_model for kind in kinds)
     base: type[ParkConfig[Any]]
     if len(models) == 1:
@@ -86,6 +98,7 @@ def _config_model(kinds: tuple[ConnectorKind, ...]) -> type[ParkConfig[Any]]:
             MqttSettings | None,
             Field(None, description="publish to an MQTT broker (UNS JSON, Sparkplug B)"),
         ),
+        http=(HttpSettings, Field(default_factory=HttpSettings, description="HTTP API and dashboard")),
     )
     return model
 

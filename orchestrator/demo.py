@@ -52,6 +52,7 @@ async def run_demo(
     config_path: Path = DEMO_PARK,
     metrics_port: int | None = None,
     duration: float | None = None,
+    http_port: int | None = None,
 ) -> None:
     """Start the simulated park, run parklink against it, stop everything at the end."""
     loaded: LoadedConfig = load_config(config_path, kinds)
@@ -60,8 +61,27 @@ async def run_demo(
     ]
     await asyncio.gather(*(sim.start() for sim in simulators))
     log.info("simulated park up: %d devices", len(simulators))
-    runtime = Runtime(loaded, kinds, metrics_port=metrics_port)
+    runtime = Runtime(loaded, kinds, metrics_port=metrics_port, http_port=http_port)
     try:
-        await runtime.run_until_stopped(duration)
+        await runtime.run_until_stopped(duration, started=_print_welcome)
     finally:
         await asyncio.gather(*(sim.stop() for sim in simulators), return_exceptions=True)
+
+
+def _print_welcome(runtime: Runtime) -> None:
+    """The URLs to open and one demo token per role (created fresh for this run)."""
+    from exporters.http.tokens import demo_tokens
+
+    assert runtime.engine is not None and runtime.metrics is not None and runtime.http is not None
+    http = f"http://{runtime.loaded.http.host}:{runtime.http.port}"
+    lines = [
+        "",
+        "parklink demo is running:",
+        f"  dashboard   {http}/dashboard   (log in with a token below)",
+        f"  API         {http}/api/v1/docs",
+        f"  metrics     http://127.0.0.1:{runtime.metrics.port}/metrics   (everything, loopback only)",
+        f"              {http}/metrics/park   (only what companies share; bearer = the park operator token)",
+        "  tokens (shown once; stored hashed):",
+    ]
+    lines += [f"    {role:<16} {token}" for role, token in demo_tokens(runtime.engine, runtime.park).items()]
+    print("\n".join(lines) + "\n", flush=True)

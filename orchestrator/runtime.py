@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from connectors.base import BoundSignal, Connector, ConnectorKind, LinkHealth
 from connectors.common.backoff import Backoff
+from exporters.http.server import HttpServer, serve
 from exporters.mqtt.kpi_feed import KpiFeed
 from exporters.mqtt.metrics import MqttCollector
 from exporters.mqtt.publisher import MqttPublisher
@@ -67,6 +68,8 @@ class Runtime:
     links: list[Link] = field(init=False, default_factory=list)
     kpi: KpiService = field(init=False)
     mqtt: MqttPublisher | None = field(init=False)
+    http: HttpServer | None = field(init=False, default=None)
+    http_port: int | None = None
     healths: list[LinkHealth] = field(init=False)
     registry: CollectorRegistry = field(init=False)
     metrics: MetricsServer | None = field(init=False, default=None)
@@ -94,7 +97,7 @@ class Runtime:
         self.registry.register(ParkCollector(self.park, self.snapshot, self.healths))
         self.registry.register(KpiCollector(self.kpi, "full"))
         self.mqtt = None
-        mqtt_settings = getattr(self.loaded.config, "mqtt", None)
+        mqtt_settings = self.loaded.mqtt
         if mqtt_settings is not None:
             self.mqtt = MqttPublisher(mqtt_settings, self.park)
             self.snapshot.listeners.append(self.mqtt.on_batch)
@@ -115,6 +118,7 @@ class Runtime:
         )
         self.kpi.db = self.engine
         await self.kpi.start()
+        self.http = await serve(self, port=self.http_port, settings=self.loaded.http)
         settings = self.loaded.config.metrics
         host = self.metrics_host or settings.host
         port = settings.port if self.metrics_port is None else self.metrics_port
@@ -124,12 +128,15 @@ class Runtime:
         if self.mqtt is not None:
             self._mqtt_task.append(asyncio.create_task(self.mqtt.run(), name="mqtt"))
         log.info(
-            "running %d connections, %d assets, %d signals; metrics on http://%s:%d/metrics",
+            "running %d connections, %d assets, %d signals; metrics on http://%s:%d/metrics; "
+            "API and dashboard on http://%s:%d/dashboard",
             len(self.links),
             len(self.park.assets),
             len(self.park.signals),
             host,
             self.metrics.port,
+            self.loaded.http.host,
+            self.http.port if self.http else 0,
         )
 
     def _sync_model(self, engine: Engine) -> SyncReport:
@@ -154,6 +161,9 @@ class Runtime:
     async def stop(self) -> None:
         """Stop connections (bounded wait), close KPI windows, hand what is left to the MQTT queue,
         then stop metrics and close the database."""
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
         await self._cancel(self._tasks)
         self._tasks.clear()
         await self.kpi.stop()
@@ -178,7 +188,9 @@ class Runtime:
                 log.warning("%s did not stop within %.0f s", task.get_name(), SHUTDOWN_SECONDS)
         tasks.clear()
 
-    async def run_until_stopped(self, duration: float | None = None) -> None:
+    async def run_until_stopped(
+        self, duration: float | None = None, started: Callable[[Runtime], None] | None = None
+    ) -> None:
         """Start, then run until SIGINT/SIGTERM or `duration` seconds, then stop cleanly."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -186,6 +198,8 @@ class Runtime:
             loop.add_signal_handler(sig, stop.set)
         try:
             await self.start()
+            if started is not None:
+                started(self)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=duration)
             log.info("stopping")

@@ -49,13 +49,15 @@ def by_name(metrics: Series, name: str) -> dict[frozenset[tuple[str, str]], floa
 
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, *args],
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    """Run a command; its output goes to cwd/stdout.txt (read by the tests) and cwd/stderr.txt."""
+    with (cwd / "stdout.txt").open("ab") as out, (cwd / "stderr.txt").open("ab") as err:
+        return subprocess.Popen(
+            [sys.executable, *args],
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> int:
@@ -81,7 +83,11 @@ def test_demo_serves_live_metrics_of_three_companies(
     tmp_path: Path, processes: list[subprocess.Popen[bytes]]
 ) -> None:
     port = free_port()
-    demo = start([*PARKLINK, "demo", "--duration", "120", "--metrics-port", str(port)], tmp_path)
+    http_port = free_port()
+    demo = start(
+        [*PARKLINK, "demo", "--duration", "120", "--metrics-port", str(port), "--http-port", str(http_port)],
+        tmp_path,
+    )
     processes.append(demo)
 
     def all_up() -> Series | None:
@@ -111,8 +117,27 @@ def test_demo_serves_live_metrics_of_three_companies(
     shared = by_name(kpis, "parklink_kpi_availability_ratio")
     park_level = [labels for labels in shared if dict(labels)["level"] == "park"]
     assert park_level, "acme and bolt share availability: the park aggregate has it"
+    # The demo prints a token per role; the park operator's sees only what companies share.
+    printed = (tmp_path / "stdout.txt").read_text()
+    token = next(
+        line.split()[-1] for line in printed.splitlines() if line.strip().startswith("park operator")
+    )
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{http_port}/metrics/park", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        park_metrics = series(response.read().decode())
+    park_oee = by_name(park_metrics, "parklink_kpi_oee_ratio")
+    assert {dict(labels)["company"] for labels in park_oee} >= {"acme", "bolt", "corex"}
+    corex_availability = [
+        labels
+        for labels in by_name(park_metrics, "parklink_kpi_availability_ratio")
+        if ("company", "corex") in labels
+    ]
+    assert corex_availability == [], "corex shares OEE only"
+    assert not by_name(park_metrics, "parklink_energy_joules"), "no raw signals in the park's metrics"
     demo.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop, exit code 0
-    assert demo.wait(timeout=20) == 0, demo.stderr.read().decode() if demo.stderr else ""
+    assert demo.wait(timeout=20) == 0, (tmp_path / "stderr.txt").read_text()[-2000:]
     assert (tmp_path / "parklink-demo.db").exists()
 
 
@@ -166,7 +191,10 @@ def test_killed_device_goes_down_alone_and_recovers(
         ],
         tmp_path,
     )
-    parklink = start([*PARKLINK, "run", str(config), "--metrics-port", str(metrics_port)], tmp_path)
+    parklink = start(
+        [*PARKLINK, "run", str(config), "--metrics-port", str(metrics_port), "--http-port", str(free_port())],
+        tmp_path,
+    )
     processes.extend([plc, ua, parklink])
     up_key = {
         "plc": frozenset({("company", "acme"), ("connection", "plc"), ("kind", "modbus")}),

@@ -43,7 +43,12 @@ async def fetch(url: str) -> str:
 async def test_runtime_serves_metrics_isolates_crashes_and_stops(tmp_path: Path) -> None:
     path = tmp_path / "park.yaml"
     path.write_text(textwrap.dedent(CONFIG).replace("DB", str(tmp_path / "p.db")))
-    runtime = Runtime(load_config(path, {"fake": FAKE_KIND}), {"fake": FAKE_KIND}, metrics_port=free_port())
+    runtime = Runtime(
+        load_config(path, {"fake": FAKE_KIND}),
+        {"fake": FAKE_KIND},
+        metrics_port=free_port(),
+        http_port=free_port(),
+    )
     await runtime.start()
     try:
         await asyncio.sleep(0.5)

@@ -45,7 +45,7 @@ async def test_samples_and_only_shared_kpis_are_published(tmp_path: Path) -> Non
     text = text.replace("DB", str(tmp_path / "p.db")).replace("QUEUE", str(tmp_path / "queue.sqlite"))
     (tmp_path / "park.yaml").write_text(text)
     loaded = load_config(tmp_path / "park.yaml", {"fake": FAKE_KIND})
-    runtime = Runtime(loaded, {"fake": FAKE_KIND}, metrics_port=free_port())
+    runtime = Runtime(loaded, {"fake": FAKE_KIND}, metrics_port=free_port(), http_port=free_port())
     listen = MqttSettings(topic_prefix=prefix)
 
     def seen(messages: list[RawMessage]) -> bool:
