@@ -115,7 +115,9 @@ async def test_shift_closed_persisted_once_with_hand_computed_kpis(park: Park, d
     assert asset.coverage == pytest.approx(1.0)
     assert by_level["park"].oee == pytest.approx(asset.oee)  # one asset: every level agrees
     # Re-closing the same window (a catch-up, a replay) replaces rows, never duplicates them.
-    again = service.results_for(service.ended_windows("shift", at("13:00"), at("14:01")), "shift", at("14:01"))
+    again = service.results_for(
+        service.ended_windows("shift", at("13:00"), at("14:01")), "shift", at("14:01")
+    )
     save_results(db, again)
     assert len(shift_rows(db)) == len(rows)
 
