@@ -71,6 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     kpi.add_argument("--json", action="store_true", help="JSON instead of a table")
     kpi.set_defaults(handler=_kpi)
 
+    browse = commands.add_parser(
+        "browse", help="walk an OPC UA server's address space and print bindings to paste into a config"
+    )
+    from connectors.opcua import browse as opcua_browse
+
+    opcua_browse.add_arguments(browse)
+    browse.set_defaults(handler=lambda args: asyncio.run(opcua_browse.run(args)))
+
     token = commands.add_parser("token", help="API tokens: create, list, revoke")
     token_commands = token.add_subparsers(required=True, metavar="ACTION")
     create = token_commands.add_parser("create", help="create a token (printed once; stored hashed)")

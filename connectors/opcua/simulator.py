@@ -8,8 +8,9 @@ Address space (namespace `urn:parklink:demo`, registered first so it is ns=2):
         GoodCount, ScrapCount               UInt32
         EnergyKwh, Temperature, SpindleSpeed Double (kWh, °C, rpm)
         TargetSpeed                         Double, the one writable variable
-        Identification/                     Manufacturer, SerialNumber, ProductInstanceUri (String,
-                                            named as in OPC 40001-1 MachineIdentificationType)
+        Identification/                     as in OPC 40001-1 MachineIdentificationType:
+                                            Manufacturer, Model (LocalizedText), SerialNumber,
+                                            ProductInstanceUri (String), YearOfConstruction (UInt16)
 
 Every variable's node id is `ns=2;s=<name>.<Var>` (`<name>.Identification.<Prop>` for the
 identification). Run standalone: `python -m connectors.opcua.simulator --endpoint
@@ -31,6 +32,7 @@ from typing import Any, cast
 from asyncua import ua
 from asyncua.common.node import Node
 from asyncua.server.server import Server
+from asyncua.ua.attribute_ids import AttributeIds
 
 from connectors.common.simulated_machine import SimulatedMachine
 from connectors.opcua.codec import make_node_id
@@ -48,6 +50,27 @@ _VARIABLES: tuple[tuple[str, ua.VariantType, Callable[[SimulatedMachine], object
     ("Temperature", ua.VariantType.Double, lambda m: m.temperature_c),
     ("SpindleSpeed", ua.VariantType.Double, lambda m: m.spindle_speed_rpm),
 )
+
+
+_DESCRIPTIONS = {
+    "State": "machine state: 0 planned stop, 1 down, 2 idle, 3 running, 4 setup",
+    "ItemState": "OPC 40001-1 MachineryItemState: "
+    "0 NotAvailable, 1 OutOfService, 2 NotExecuting, 3 Executing",
+    "OperationMode": "OPC 40001-1 MachineryOperationMode: 0 None, 1 Maintenance, 2 Setup, 3 Processing",
+    "GoodCount": "good parts since start",
+    "ScrapCount": "scrap parts since start",
+    "EnergyKwh": "energy meter, kWh",
+    "Temperature": "spindle temperature, °C",
+    "SpindleSpeed": "spindle speed, rpm",
+    "TargetSpeed": "spindle speed set point, rpm",
+}
+
+
+async def _describe(node: Node, name: str) -> None:
+    text = ua.LocalizedText(_DESCRIPTIONS[name])
+    await node.write_attribute(
+        AttributeIds.Description, ua.DataValue(ua.Variant(text, ua.VariantType.LocalizedText))
+    )
 
 
 def _data_value(variant: ua.Variant, stamp: datetime) -> ua.DataValue:
@@ -107,7 +130,8 @@ class OpcUaSimulator:
         for var, vtype, getter in _VARIABLES:
             node_id = make_node_id(f"{name}.{var}", idx)
             value = getter(machine)
-            await obj.add_variable(node_id, ua.QualifiedName(var, idx), ua.Variant(value, vtype))
+            node = await obj.add_variable(node_id, ua.QualifiedName(var, idx), ua.Variant(value, vtype))
+            await _describe(node, var)
             self._last[node_id] = value
             variables.append((node_id, vtype, getter))
         target = await obj.add_variable(
@@ -117,16 +141,19 @@ class OpcUaSimulator:
             ua.VariantType.Double,
         )
         await target.set_writable()
+        await _describe(target, "TargetSpeed")
         ident = await obj.add_folder(
             make_node_id(f"{name}.Identification", idx), ua.QualifiedName("Identification", idx)
         )
-        for prop, value in (
-            ("Manufacturer", "parklink demo works"),
-            ("SerialNumber", f"SN-{number:05d}"),
-            ("ProductInstanceUri", f"urn:parklink:demo:machine:{name}"),
+        for prop, value, vtype in (
+            ("Manufacturer", ua.LocalizedText("parklink demo works"), ua.VariantType.LocalizedText),
+            ("SerialNumber", f"SN-{number:05d}", ua.VariantType.String),
+            ("ProductInstanceUri", f"urn:parklink:demo:machine:{name}", ua.VariantType.String),
+            ("Model", ua.LocalizedText("PL-CNC 3X"), ua.VariantType.LocalizedText),
+            ("YearOfConstruction", 2019 + number % 5, ua.VariantType.UInt16),
         ):
             node_id = make_node_id(f"{name}.Identification.{prop}", idx)
-            await ident.add_property(node_id, ua.QualifiedName(prop, idx), value, ua.VariantType.String)
+            await ident.add_property(node_id, ua.QualifiedName(prop, idx), value, vtype)
         return variables
 
     async def _update_loop(self) -> None:

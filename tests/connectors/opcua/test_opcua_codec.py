@@ -10,15 +10,23 @@ import pytest
 from asyncua import ua
 
 from connectors.opcua.codec import (
+    BrowsePathAddress,
     EncodeError,
     NodeAddress,
+    PathElement,
     decode_data_value,
+    decode_items,
     decode_variant,
     encode_value,
+    escape_browse_name,
     make_node_id,
+    parse_address,
+    parse_browse_path,
     parse_node_id,
+    structure_to_dict,
     variant_type_of,
 )
+from models.sample import Sample
 from models.status import (
     BAD_DATA_TYPE_ID_UNKNOWN,
     BAD_NODE_ID_UNKNOWN,
@@ -104,6 +112,64 @@ def test_resolve() -> None:
         parse_node_id("nsu=urn:server;s=a").resolve(None)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/2:Plant/2:Line1/2:State", ((("Plant", 2), ("Line1", 2), ("State", 2)), None)),
+        ("/Server/ServerStatus", ((("Server", 0), ("ServerStatus", 0)), None)),
+        (
+            "nsu=urn:parklink:demo;/Machines/mill1/State",
+            ((("Machines", None), ("mill1", None), ("State", None)), "urn:parklink:demo"),
+        ),
+        ("nsu=urn:x;/0:Server/Tag", ((("Server", 0), ("Tag", None)), "urn:x")),
+        ("/2:a&/b/2:c&&d", ((("a/b", 2), ("c&d", 2)), None)),  # '&' escapes '/' and itself
+        ("/&2:Name", ((("2:Name", 0),), None)),  # a name that looks like an index
+        ("/2:Name:With:Colons", ((("Name:With:Colons", 2),), None)),
+    ],
+)
+def test_parse_browse_path(
+    text: str, expected: tuple[tuple[tuple[str, int | None], ...], str | None]
+) -> None:
+    """Browse paths from Objects: qualified names, the nsu= form, escapes; they round-trip."""
+    elements, uri = expected
+    address = parse_browse_path(text)
+    assert address == BrowsePathAddress(tuple(PathElement(n, i) for n, i in elements), uri)
+    assert parse_address(text) == address
+    assert parse_browse_path(str(address)) == address
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("/", "malformed"),
+        ("/2:a//b", "empty segment"),
+        ("/2:a/", "empty segment"),
+        ("/70000:a", "namespace index"),
+        ("Plant/Line1", "or as a browse path"),
+    ],
+)
+def test_parse_browse_path_errors(text: str, message: str) -> None:
+    """Malformed paths say what is wrong."""
+    with pytest.raises(ValueError, match=message):
+        parse_address(text)
+
+
+def test_browse_path_resolve() -> None:
+    """A path becomes a TranslateBrowsePaths item from Objects; nsu= takes the server's index."""
+    path = parse_browse_path("nsu=urn:server;/Machines/0:Tag").resolve(
+        ["http://opcfoundation.org/UA/", "urn:x", "urn:server"]
+    )
+    assert path.StartingNode == make_node_id(85)
+    names = [(e.TargetName.Name, e.TargetName.NamespaceIndex) for e in path.RelativePath.Elements]
+    assert names == [("Machines", 2), ("Tag", 0)]
+    assert all(
+        e.ReferenceTypeId == make_node_id(33) and e.IncludeSubtypes for e in path.RelativePath.Elements
+    )
+    with pytest.raises(LookupError, match="urn:server"):
+        parse_browse_path("nsu=urn:server;/Machines").resolve(["http://opcfoundation.org/UA/"])
+    assert escape_browse_name("a/b&c") == "a&/b&&c" and escape_browse_name("1:x") == "&1:x"
+
+
 # ----------------------------------------------------------------------------------------------
 # decoding
 
@@ -139,12 +205,20 @@ VT = ua.VariantType
             ua.Variant(ua.ExtensionObject(make_node_id(1, 2)), VT.ExtensionObject),
             (None, BAD_DATA_TYPE_ID_UNKNOWN),
         ),
-        (ua.Variant(ua.Range(1.0, 2.0), VT.ExtensionObject), (None, BAD_DATA_TYPE_ID_UNKNOWN)),
+        (ua.Variant(ua.Range(1.0, 2.0), VT.ExtensionObject), ({"Low": 1.0, "High": 2.0}, GOOD)),
+        (
+            ua.Variant(ua.EUInformation("urn:x", 4408652, ua.LocalizedText("°C"), None), VT.ExtensionObject),
+            ({"NamespaceUri": "urn:x", "UnitId": 4408652, "DisplayName": "°C", "Description": None}, GOOD),
+        ),
+        (
+            ua.Variant([ua.Range(0.0, 1.0), ua.Range(2.0, 3.0)], VT.ExtensionObject),
+            ([{"Low": 0.0, "High": 1.0}, {"Low": 2.0, "High": 3.0}], GOOD),
+        ),
         (ua.Variant(ua.DataValue(ua.Variant(1, VT.Int32)), VT.DataValue), (None, BAD_DATA_TYPE_ID_UNKNOWN)),
     ],
 )
 def test_decode_variant(variant: ua.Variant | None, expected: tuple[Any, int]) -> None:
-    """Each built-in type maps to a parklink Value; structures are BadDataTypeIdUnknown."""
+    """Each built-in type maps to a parklink Value; known structures are dicts, unknown ones Bad."""
     assert decode_variant(variant) == expected
 
 
@@ -177,12 +251,70 @@ def test_decode_data_value(dv: ua.DataValue, expected: tuple[Any, int, float, fl
 
 
 def test_decode_structure_keeps_a_bad_status() -> None:
-    """A structure with a Bad status keeps the server's status, not BadDataTypeIdUnknown."""
+    """An undecodable structure with a Bad status keeps the server's status, not BadDataTypeIdUnknown."""
     new: Any = ua.DataValue
-    dv = new(ua.Variant(ua.Range(1.0, 2.0), VT.ExtensionObject), status_code(BAD_NODE_ID_UNKNOWN))
+    raw = ua.ExtensionObject(make_node_id(1, 2), b"\x01")
+    dv = new(ua.Variant(raw, VT.ExtensionObject), status_code(BAD_NODE_ID_UNKNOWN))
     assert decode_data_value(dv, RECEIVED)[:2] == (None, BAD_NODE_ID_UNKNOWN)
-    dv = new(ua.Variant(ua.Range(1.0, 2.0), VT.ExtensionObject))
+    dv = new(ua.Variant(raw, VT.ExtensionObject))
     assert decode_data_value(dv, RECEIVED)[:2] == (None, BAD_DATA_TYPE_ID_UNKNOWN)
+
+
+def test_structure_to_dict_nested() -> None:
+    """Nested structures, enumerations, node ids, times and arrays become plain values."""
+    status = ua.ServerStatusDataType()
+    status.StartTime = T0
+    status.CurrentTime = T1
+    status.State = ua.ServerState.Running
+    status.BuildInfo.ProductName = "plc"
+    status.ShutdownReason = ua.LocalizedText("none")
+    result = structure_to_dict(status)
+    assert result["StartTime"] == T0.timestamp() and result["CurrentTime"] == T1.timestamp()
+    assert result["State"] == 0 and isinstance(result["State"], int) and not isinstance(result["State"], bool)
+    assert isinstance(result["BuildInfo"], dict) and result["BuildInfo"]["ProductName"] == "plc"
+    assert result["ShutdownReason"] == "none"
+    node = ua.ReferenceDescription()
+    node.NodeId = make_node_id("a", 2)
+    node.BrowseName = ua.QualifiedName("A", 2)
+    assert structure_to_dict(node)["NodeId"] == "ns=2;s=a"
+    assert structure_to_dict(node)["BrowseName"] == "2:A"
+    with pytest.raises(ValueError, match="no definition"):
+        structure_to_dict(ua.ExtensionObject(make_node_id(1, 2)))
+
+
+def _item(handle: int, dv: ua.DataValue) -> ua.MonitoredItemNotification:
+    item = ua.MonitoredItemNotification()
+    item.ClientHandle = handle
+    item.Value = dv
+    return item
+
+
+def test_decode_items_matches_decode_data_value() -> None:
+    """The hot path gives the same Samples as the per-value decoder, whatever the mix of items."""
+    dvs = [
+        _dv(),
+        _dv(2.0),
+        _dv(3.0, source=T1, server=T1),
+        _dv(status=UNCERTAIN),
+        _dv(None, BAD_NODE_ID_UNKNOWN),
+        _dv(source=None),
+        _dv(source=None, server=None),
+        _dv(source=EPOCH_1601, server=EPOCH_1601),
+        _dv(source=T0, server=EPOCH_1601),
+        _dv(source=EPOCH_1601, server=T1),
+        cast(Any, ua.DataValue)(ua.Variant([1, 2], VT.Int32), SourceTimestamp=T0, ServerTimestamp=T0),
+        cast(Any, ua.DataValue)(ua.Variant(T1, VT.DateTime), SourceTimestamp=T0, ServerTimestamp=T0),
+        cast(Any, ua.DataValue)(ua.Variant(ua.Range(1.0, 2.0), VT.ExtensionObject)),
+        cast(Any, ua.DataValue)(ua.Variant(ua.ExtensionObject(make_node_id(1, 2)), VT.ExtensionObject)),
+        cast(Any, ua.DataValue)(ua.Variant("text", VT.String), status_code(UNCERTAIN)),
+    ]
+    ids = [100 + i for i in range(len(dvs))]
+    items = [_item(i, dv) for i, dv in enumerate(dvs)] + [_item(len(dvs) + 5, _dv())]  # unknown handle
+    out: list[Sample] = []
+    unsupported = decode_items(items, ids, RECEIVED, out)
+    assert out == [Sample(ids[i], *decode_data_value(dv, RECEIVED)) for i, dv in enumerate(dvs)]
+    assert all(type(s) is Sample for s in out)
+    assert unsupported == [len(dvs) - 2]
 
 
 # ----------------------------------------------------------------------------------------------

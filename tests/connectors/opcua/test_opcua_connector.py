@@ -7,29 +7,35 @@ process (`python -m connectors.opcua.simulator`) so that it can be killed and st
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-import select
-import socket
+import signal
 import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from asyncua.client.client import Client
+from opcua_helpers import (
+    MACHINES,
+    Collector,
+    bind,
+    connection,
+    free_port,
+    machine_addresses,
+    running,
+    start_sim_process,
+)
 
-from connectors.base import BoundSignal, LinkHealth
+from connectors.base import LinkHealth
 from connectors.common.simulated_machine import SimulatedMachine
-from connectors.opcua import KIND, OpcUaConnection
+from connectors.opcua import KIND
+from connectors.opcua.codec import BAD_CONFIGURATION_ERROR, BAD_NO_MATCH
 from connectors.opcua.connector import OpcUaConnector
 from connectors.opcua.simulator import OpcUaSimulator
-from models.sample import Sample
 from models.status import (
-    BAD_DATA_TYPE_ID_UNKNOWN,
     BAD_NO_COMMUNICATION,
     BAD_NODE_ID_UNKNOWN,
     BAD_NOT_WRITABLE,
@@ -38,82 +44,6 @@ from models.status import (
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-MACHINES = ("mill1", "mill2", "mill3")
-VARIABLES = ("State", "ItemState", "OperationMode", "GoodCount", "ScrapCount", "EnergyKwh", "Temperature")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def bind(addresses: Sequence[str | tuple[str, bool]]) -> list[BoundSignal]:
-    """BoundSignals numbered from 0 for node ids (optionally with a writable flag)."""
-    signals = []
-    for index, item in enumerate(addresses):
-        address, writable = (item, False) if isinstance(item, str) else item
-        binding = KIND.validate_binding({"address": address, "writable": writable}, "float64")
-        signals.append(BoundSignal(index, f"acme/s1/l1/a{index}/{address}", "float64", binding, writable))
-    return signals
-
-
-def machine_addresses(machines: Sequence[str] = MACHINES) -> list[str | tuple[str, bool]]:
-    return [f"ns=2;s={m}.{v}" for m in machines for v in VARIABLES]
-
-
-def connection(endpoint: str, **changes: Any) -> OpcUaConnection:
-    raw = {
-        "kind": "opcua",
-        "endpoint": endpoint,
-        "publishing_interval": 100,
-        "sampling_interval": 50,
-        "timeout": 2,
-        "reconnect_initial": 0.2,
-        "reconnect_max": 1.0,
-        "watchdog_interval": 1.0,
-    }
-    return OpcUaConnection.model_validate(raw | changes)
-
-
-class Collector:
-    """A sink that keeps every batch, with a way to wait for a condition."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[Sample]] = []
-
-    def __call__(self, batch: Sequence[Sample]) -> None:
-        self.batches.append(list(batch))
-
-    def latest(self) -> dict[int, Sample]:
-        return {s.signal: s for batch in self.batches for s in batch}
-
-    async def until(self, condition: Callable[[], bool], within: float, what: str) -> None:
-        deadline = time.monotonic() + within
-        while not condition():
-            if time.monotonic() > deadline:
-                pytest.fail(f"not within {within} s: {what}")
-            await asyncio.sleep(0.05)
-
-
-@contextlib.asynccontextmanager
-async def running(
-    conn: OpcUaConnection, signals: list[BoundSignal]
-) -> AsyncIterator[tuple[OpcUaConnector, Collector, LinkHealth]]:
-    """Run a connector for the duration of the block, then cancel it."""
-    health = LinkHealth("plc", "opcua", "acme")
-    connector = KIND.create(conn, signals, health)
-    assert isinstance(connector, OpcUaConnector)
-    sink = Collector()
-    task = asyncio.create_task(connector.run(sink))
-    try:
-        yield connector, sink, health
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 3)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -148,14 +78,19 @@ async def test_subscribe_batches_per_publish(sim: OpcUaSimulator) -> None:
 
 
 async def test_item_failures_are_per_signal(sim: OpcUaSimulator, caplog: pytest.LogCaptureFixture) -> None:
-    """Unknown nodes, unknown namespaces and structures give one Bad sample each; the rest stream."""
+    """Unknown nodes, namespaces, browse paths and groups give one Bad sample each; the rest stream."""
     signals = bind(
         [
             "ns=2;s=mill1.Temperature",
             "ns=2;s=mill1.Nope",
             "nsu=urn:unknown;s=x",
-            "i=2256",
+            "i=2256",  # Server/ServerStatus, a structure: a dict
             "ns=2;s=mill2.EnergyKwh",
+            "/2:Machines/2:mill2/2:Temperature",
+            "/2:Machines/2:mill2/2:Nope",
+            "nsu=urn:unknown;/Machines",
+            {"address": "ns=2;s=mill3.Temperature", "group": "nope"},
+            "nsu=urn:parklink:demo;/Machines/mill3/Identification/SerialNumber",
         ]
     )
     caplog.set_level(logging.WARNING, logger="parklink.opcua")
@@ -169,19 +104,29 @@ async def test_item_failures_are_per_signal(sim: OpcUaSimulator, caplog: pytest.
         0: {GOOD},
         1: {BAD_NODE_ID_UNKNOWN},
         2: {BAD_NODE_ID_UNKNOWN},
-        3: {BAD_DATA_TYPE_ID_UNKNOWN},  # ServerStatus is a structure
+        3: {GOOD},
         4: {GOOD},
+        5: {GOOD},
+        6: {BAD_NO_MATCH},
+        7: {BAD_NODE_ID_UNKNOWN},
+        8: {BAD_CONFIGURATION_ERROR},
+        9: {GOOD},
     }
-    failures = [s for b in sink.batches for s in b if s.signal in (1, 2)]
-    assert len(failures) == 2 and all(s.value is None for s in failures)
+    latest = sink.latest()
+    assert latest[3].value["State"] == 0 and isinstance(latest[3].value["CurrentTime"], float)  # type: ignore[index]
+    assert latest[9].value == "SN-00003"
+    failures = [s for b in sink.batches for s in b if s.signal in (1, 2, 6, 7, 8)]
+    assert len(failures) == 5 and all(s.value is None for s in failures)
     assert health.up
-    warnings = [r for r in caplog.records if r.name == "parklink.opcua"]
-    assert len(warnings) == 3  # one line per failing node
+    warnings = [r.getMessage() for r in caplog.records if r.name == "parklink.opcua"]
+    assert len(warnings) == 5, warnings  # one line per failing node
+    assert any("/2:Machines/2:mill2/2:Nope" in w and "BadNoMatch" in w for w in warnings)
+    assert any("group 'nope' is not declared" in w for w in warnings)
 
 
 async def test_poll_mode(sim: OpcUaSimulator, caplog: pytest.LogCaptureFixture) -> None:
     """Poll mode reads every signal each poll_interval, in chunks, one batch per poll."""
-    signals = bind([*machine_addresses(), "ns=2;s=mill1.Nope", "i=2256"])
+    signals = bind([*machine_addresses(), "ns=2;s=mill1.Nope", "i=2256", "ns=2;s=mill1.Identification.Model"])
     conn = connection(sim.endpoint, mode="poll", poll_interval=0.2, subscribe_batch_size=4)
     caplog.set_level(logging.WARNING, logger="parklink.opcua")
     async with running(conn, signals) as (_, sink, health):
@@ -189,10 +134,11 @@ async def test_poll_mode(sim: OpcUaSimulator, caplog: pytest.LogCaptureFixture) 
     assert health.up and health.read_errors == 0
     for batch in sink.batches[:4]:
         assert [s.signal for s in batch] == list(range(len(signals)))
-        assert all(s.status == GOOD for s in batch[:-2])
-        assert [s.status for s in batch[-2:]] == [BAD_NODE_ID_UNKNOWN, BAD_DATA_TYPE_ID_UNKNOWN]
+        assert all(s.status == GOOD for s in batch[:-3])
+        assert [s.status for s in batch[-3:]] == [BAD_NODE_ID_UNKNOWN, GOOD, GOOD]
+        assert isinstance(batch[-2].value, dict) and batch[-1].value == "PL-CNC 3X"
     assert health.samples >= 4 * len(signals)
-    assert len([r for r in caplog.records if r.name == "parklink.opcua"]) == 2  # not one per poll
+    assert len([r for r in caplog.records if r.name == "parklink.opcua"]) == 1  # not one per poll
 
 
 async def test_write(sim: OpcUaSimulator) -> None:
@@ -238,39 +184,12 @@ async def test_cancel_closes_session(sim: OpcUaSimulator) -> None:
     await sink.until(lambda: len(sessions) == before, 2, "session closed on the server")
 
 
-def start_sim_process(endpoint: str) -> subprocess.Popen[str]:
-    """The simulator as an OS process; returns once it is listening."""
-    args = ["--endpoint", endpoint, "--machines", "mill1,mill2", "--update-interval", "0.2"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "connectors.opcua.simulator", *args],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 20)
-    line = proc.stdout.readline() if ready else ""
-    if "listening" not in line:
-        proc.kill()
-        pytest.fail(f"simulator did not start: {line!r}")
-    return proc
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    """Simulator processes started by a test, killed at its end whatever happens."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
-
-
 async def test_reconnect_after_server_restart(processes: list[subprocess.Popen[str]]) -> None:
-    """Server killed: link down, one Bad batch; server back on the same port: up, data resumes."""
+    """Server SIGKILLed: link down, one Bad batch; back on the same port: up within the backoff
+    bound, browse paths resolved again, data resumes; no crash."""
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/"
     processes.append(await asyncio.to_thread(start_sim_process, endpoint))
-    signals = bind(machine_addresses(["mill1", "mill2"]))
+    signals = bind([*machine_addresses(["mill1", "mill2"]), "/2:Machines/2:mill2/2:Temperature"])
     async with running(connection(endpoint), signals) as (_, sink, health):
         await sink.until(lambda: health.up and len(sink.batches) >= 2, 10, "data before the kill")
 
@@ -289,24 +208,55 @@ async def test_reconnect_after_server_restart(processes: list[subprocess.Popen[s
         assert sum(1 for b in sink.batches if b[0].status == BAD_NO_COMMUNICATION) == 1  # not per attempt
         restarted_at = len(sink.batches)
         processes.append(await asyncio.to_thread(start_sim_process, endpoint))
+        listening = time.monotonic()
 
-        await sink.until(lambda: health.up, 15, "health up again")
+        # reconnect_max 1 s (with jitter) + one connect: up within 1 s + a few round trips
+        await sink.until(lambda: health.up, 4, "health up again")
+        assert time.monotonic() - listening < 4
         await sink.until(lambda: len(sink.batches) > restarted_at + 1, 5, "data again")
         assert health.reconnects == 1
         assert all(s.status == GOOD for b in sink.batches[restarted_at:] for s in b)
+        await sink.until(lambda: sink.latest()[len(signals) - 1].status == GOOD, 2, "browse path again")
 
     # The simulator process itself shuts down cleanly on SIGTERM.
     processes[1].terminate()
     assert await asyncio.to_thread(processes[1].wait, 10) == 0
 
 
-async def test_connect_failures_count_and_retry(tmp_path: Any) -> None:
+async def test_hung_server_is_detected(processes: list[subprocess.Popen[str]]) -> None:
+    """A SIGSTOPped server (socket open, no answers) is noticed by the watchdog within
+    watchdog_interval + timeout; after SIGCONT the link comes back by itself."""
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/"
+    proc = await asyncio.to_thread(start_sim_process, endpoint)
+    processes.append(proc)
+    signals = bind(machine_addresses(["mill1"]))
+    conn = connection(endpoint)  # watchdog_interval 1 s, timeout 2 s
+    async with running(conn, signals) as (_, sink, health):
+        await sink.until(lambda: health.up and len(sink.batches) >= 2, 10, "data before the stop")
+        proc.send_signal(signal.SIGSTOP)
+        stopped_at, count = time.monotonic(), len(sink.batches)
+        await sink.until(lambda: not health.up, 6, "hung server detected")
+        assert time.monotonic() - stopped_at < 1.0 + 2.0 + 1.0
+        await sink.until(
+            lambda: any(b[0].status == BAD_NO_COMMUNICATION for b in sink.batches[count:]), 1, "Bad"
+        )
+        await asyncio.sleep(1.0)
+        proc.send_signal(signal.SIGCONT)
+        resumed_at = len(sink.batches)
+        await sink.until(lambda: health.up, 10, "up again after SIGCONT")
+        await sink.until(lambda: len(sink.batches) > resumed_at + 1, 5, "data again")
+        assert sink.batches[-1][0].status == GOOD
+        assert health.reconnects == 1
+
+
+async def test_connect_failures_count_and_retry(tmp_path: Path) -> None:
     """Nobody listening: read_errors grows with each attempt, one Bad batch, run() keeps going."""
     secured = {
         "security_policy": "Basic256Sha256",
         "security_mode": "SignAndEncrypt",
         "certificate": str(tmp_path / "missing.der"),
         "private_key": str(tmp_path / "missing.pem"),
+        "pki_dir": str(tmp_path / "pki"),
     }
     conn = connection(
         f"opc.tcp://127.0.0.1:{free_port()}/", reconnect_initial=0.1, reconnect_max=0.2, **secured
