@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 from models.sample import Value
 
@@ -161,3 +161,61 @@ def _encode_bytes(value: object, data_type: str, byte_order: str, count: int | N
     if data_type == "raw" and len(data) != 2 * count:
         raise ValueError(f"raw expects exactly {2 * count} bytes, got {len(data)}")
     return bytes_to_words(data.ljust(2 * count, b"\x00"), byte_order, word_swap=False)
+
+
+# ---- batch layouts: the hot path ---------------------------------------------------------------
+#
+# A poll packs each response once into bytes and unpacks many bindings with one precompiled struct
+# (see decoding.py). Packing the words big-endian gives the wire bytes; packing them little-endian
+# swaps the bytes inside every word. So each byte order is one buffer plus one struct endianness
+# (value bytes A..H, most significant first):
+#
+#     ABCD  big-endian buffer,    '>' value     DCBA  big-endian buffer,    '<' value
+#     BADC  little-endian buffer, '>' value     CDAB  little-endian buffer, '<' value
+#
+# `decode` above stays the readable reference; the tests check both against the same byte tables.
+
+_VALUE_ENDIAN = {"ABCD": ">", "BADC": ">", "DCBA": "<", "CDAB": "<"}
+
+
+def little_endian_buffer(byte_order: str) -> bool:
+    """Whether this byte order is read from the response packed with little-endian words."""
+    return byte_order in ("BADC", "CDAB")
+
+
+def pack_words(words: Sequence[int], little_endian: bool = False) -> bytes:
+    """A response's registers as bytes (little-endian: bytes swapped in each word)."""
+    return struct.pack(f"{'<' if little_endian else '>'}{len(words)}H", *words)
+
+
+def _text(data: bytes) -> str:
+    return data.rstrip(b"\x00").decode("utf-8")
+
+
+Post = Callable[[Any], Value]
+
+
+def layout(
+    data_type: str,
+    byte_order: str = "ABCD",
+    *,
+    count: int | None = None,
+    bit: int | None = None,
+    scale: float = 1.0,
+    offset: float = 0.0,
+) -> tuple[bool, str, str, Post | None]:
+    """How to unpack one binding as part of a whole response in one struct call.
+
+    Returns (little-endian buffer, value endianness or '' if it has none, struct code, post): the
+    struct code unpacks the raw value, `post` (None: nothing to do) turns it into the value. Several
+    bindings with the same buffer and endianness become one struct format with pad bytes between.
+    """
+    if data_type in VARIABLE_WIDTH:
+        size = 2 * (count or 1)
+        return byte_order == "BADC", "", f"{size}s", _text if data_type == "string" else None
+    if data_type == "bool":
+        mask = 0xFFFF if bit is None else 1 << bit
+        return little_endian_buffer(byte_order), _VALUE_ENDIAN[byte_order], "H", lambda raw: bool(raw & mask)
+    fmt = NUMERIC_FORMATS[data_type][0]
+    scaled = None if scale == 1 and offset == 0 else (lambda raw: raw * scale + offset)
+    return little_endian_buffer(byte_order), _VALUE_ENDIAN[byte_order], fmt, scaled

@@ -1,13 +1,17 @@
-"""The Modbus TCP connector: runs the read plan every poll interval, decodes, pushes one batch.
+"""The Modbus connector: polls each poll group on its own schedule over one shared link, decodes,
+pushes one batch per group poll; writes on the same link.
 
-Fault model (each fault stays as small as it is):
-- a Modbus exception response spoils only the signals of that request;
-- a short or malformed response spoils that request's signals (BadDecodingError), never decoded;
+Fault model (each fault stays as small as it is; see `faults.py`):
+- a Modbus exception, or a malformed or mismatched response, spoils only that request's signals;
 - a value that does not decode spoils only its own signal;
-- a timeout or a lost connection marks every signal BadNoCommunication, closes the client and
-  reconnects with capped exponential backoff; nothing but cancellation leaves `run`.
-pymodbus stays inside this module (and the simulator): the rest of parklink sees Samples, status
-codes and LinkHealth.
+- a unit that does not answer within the timeout spoils that unit's signals: it rests for a backoff
+  delay (its signals reported BadNoCommunication, no request sent) so a dead device on a serial bus
+  or behind a gateway costs one timeout per rest, not one per request; the other units go on;
+- a link that is lost, or on which no unit answers, marks every signal BadNoCommunication once,
+  closes the client and reconnects with capped exponential backoff.
+Nothing but cancellation leaves `run`, and cancellation always does, even when Python 3.11's
+wait_for inside pymodbus swallows it (checked after every poll). pymodbus stays inside this
+package (`transport.py`).
 """
 
 from __future__ import annotations
@@ -16,29 +20,38 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
 
-from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
 from connectors.base import BoundSignal, LinkHealth, SampleSink
 from connectors.common.backoff import Backoff
 from connectors.modbus import codec
-from connectors.modbus.config import BIT_TABLES, ModbusBinding, ModbusConnection
-from connectors.modbus.planner import Item, Limits, Plan, Request, describe, plan_requests
-from models.sample import Sample, Value, bad, good
+from connectors.modbus.binding import ModbusBinding
+from connectors.modbus.config import ModbusConnection
+from connectors.modbus.decoding import Decoder
+from connectors.modbus.faults import (
+    EXCEPTION_STATUS,
+    check_response,
+    classify,
+    describe_exception,
+    quiet_pymodbus,
+    reason_of,
+    status_of_exception,
+)
+from connectors.modbus.planner import Request
+from connectors.modbus.schedule import PollGroup, build_schedule, explain
+from connectors.modbus.transport import Client, open_client, raise_if_cancelled, read, request_gap, write_call
+from models.sample import Sample, bad
 from models.status import (
     BAD_COMMUNICATION_ERROR,
-    BAD_DECODING_ERROR,
-    BAD_DEVICE_FAILURE,
     BAD_INTERNAL_ERROR,
     BAD_NO_COMMUNICATION,
-    BAD_NOT_FOUND,
     BAD_NOT_SUPPORTED,
     BAD_NOT_WRITABLE,
     BAD_OUT_OF_RANGE,
-    BAD_RESOURCE_UNAVAILABLE,
     BAD_TIMEOUT,
     BAD_TYPE_MISMATCH,
     GOOD,
@@ -46,86 +59,90 @@ from models.status import (
 )
 
 log = logging.getLogger("parklink.modbus")
+_A = TypeVar("_A")
 
-# Modbus exception codes (Modbus Application Protocol V1.1b3 §7) → OPC UA status codes.
-EXCEPTION_STATUS: dict[int, int] = {
-    1: BAD_NOT_SUPPORTED,  # illegal function
-    2: BAD_NOT_FOUND,  # illegal data address: the register does not exist
-    3: BAD_OUT_OF_RANGE,  # illegal data value
-    4: BAD_DEVICE_FAILURE,  # server device failure
-    5: BAD_RESOURCE_UNAVAILABLE,  # acknowledge: busy with a long command
-    6: BAD_RESOURCE_UNAVAILABLE,  # server device busy
-    8: BAD_DEVICE_FAILURE,  # memory parity error
-    10: BAD_NO_COMMUNICATION,  # gateway path unavailable
-    11: BAD_NO_COMMUNICATION,  # gateway target device failed to respond
-}
-# Errors that mean the link itself is gone or unusable: reconnect.
-_LINK_ERRORS = (ModbusIOException, ConnectionException, OSError, TimeoutError)
-
-
-def quiet_pymodbus() -> None:
-    """pymodbus logs every failure at ERROR with frame dumps; we report through LinkHealth instead."""
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-
-
-def status_of_exception(code: int) -> int:
-    """The OPC UA status for a Modbus exception code."""
-    return EXCEPTION_STATUS.get(code, BAD_DEVICE_FAILURE)
+__all__ = ["EXCEPTION_STATUS", "ModbusConnector", "create", "quiet_pymodbus", "status_of_exception"]
 
 
 class _LinkDown(Exception):
-    """The connection failed in the middle of a poll."""
+    """The link is gone, or no unit on it answers: reconnect."""
+
+
+class _NoAnswer(Exception):
+    """One unit did not answer within the timeout."""
+
+
+class _BadAnswer(Exception):
+    """An answer arrived that pymodbus could not use (a protocol error); the link still works."""
+
+
+@dataclass(slots=True)
+class _Unit:
+    """A unit id on the link; after a timeout it rests until `retry_at` (monotonic)."""
+
+    backoff: Backoff
+    silent_since: float | None = None
+    retry_at: float = 0.0
+
+
+@dataclass(slots=True)
+class _Outage:
+    emitted: bool = False  # the Bad batch of the current outage has been sent
+    logged: dict[int, str] = field(default_factory=dict)  # request index → failure last logged
 
 
 class ModbusConnector:
-    """Polls one Modbus TCP connection; implements `Connector` and `WritableConnector`."""
+    """Polls one Modbus connection; implements `Connector` and `WritableConnector`."""
 
     def __init__(self, conn: ModbusConnection, signals: Sequence[BoundSignal], health: LinkHealth) -> None:
         self.conn = conn
         self.health = health
         self.signals: tuple[BoundSignal, ...] = tuple(signals)
         self.bindings: tuple[ModbusBinding, ...] = tuple(s.binding for s in self.signals)
-        self.overruns = 0  # polls that took longer than poll_interval (the missed slots are skipped)
+        self.overruns = 0  # polls that took longer than their interval (the missed slots are skipped)
         self.polls = 0
         self.requests_sent = 0
-        self.plan = self._make_plan()
-        self._client: AsyncModbusTcpClient | None = None
-        self._lock = asyncio.Lock()  # one request in flight: polls and writes share the client
+        self.schedule = build_schedule(conn, self.signals)
+        self.plan = self.schedule.plan
+        self.groups: tuple[PollGroup, ...] = self.schedule.groups
+        self._decoder = Decoder(self.signals, self.plan.requests, health.connection)
+        self._units = {r.unit_id: self._new_unit() for r in self.plan.requests}
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()  # one request in flight: every group and every write share the link
+        self._gap = request_gap(conn)
+        self._next_send = 0.0  # loop time before which the next request must not start
+        self._rtt = math.nan  # seconds, of the last exchange
+        # what one request may take at most: pymodbus' attempts, the pause before it, and slack
+        self._request_limit = conn.timeout * (conn.retries + 1) + self._gap + 0.5
         self._backoff = Backoff(conn.reconnect_initial, conn.reconnect_max)
-        self._logged: dict[int, str] = {}  # request index → failure last logged, to log each once
-        self._down_emitted = False
+        self._state = _Outage()
         for key, reason in self.plan.rejected:
             log.error("%s: %s is never read: %s", health.connection, self.signals[key].path, reason)
 
-    def _make_plan(self) -> Plan:
-        items, rejected = [], []
-        for key, b in enumerate(self.bindings):
-            address = b.address - self.conn.addressing
-            if address < 0:
-                rejected.append((key, "address 0 does not exist with 1-based addressing"))
-            else:
-                items.append(Item(key, b.unit_id, b.table, address, b.words))
-        conn = self.conn
-        limits = Limits(conn.max_registers_per_request, conn.max_bits_per_request, conn.max_gap)
-        plan = plan_requests(items, limits)
-        return Plan(plan.requests, plan.rejected + tuple(rejected))
+    def _new_unit(self) -> _Unit:
+        return _Unit(Backoff(self.conn.reconnect_initial, self.conn.reconnect_max))
+
+    @property
+    def silent_units(self) -> list[int]:
+        """Unit ids that did not answer their last request (resting before the next try)."""
+        return sorted(u for u, state in self._units.items() if state.silent_since is not None)
 
     def explain(self) -> str:
-        """The read plan, one line per request, with the signal paths each carries."""
-        names = {k: s.path for k, s in enumerate(self.signals)}
-        counts = {k: b.words for k, b in enumerate(self.bindings)}
-        return describe(self.plan, names, counts, self.conn.addressing)
+        """The read schedule, one line per request, with the signal paths each carries."""
+        return explain(self.conn, self.schedule, self.signals)
+
+    # ---- connection life cycle -------------------------------------------------------------
 
     async def run(self, sink: SampleSink) -> None:
-        """Connect, poll into `sink` every poll_interval, reconnect on loss; until cancelled."""
+        """Connect, poll into `sink` on every group's schedule, reconnect on loss; until cancelled."""
         try:
             while True:
                 try:
                     if await self._connect():
-                        await self._poll_until_down(sink)
-                    elif not self._down_emitted:
-                        self._emit(sink, self._all_bad(BAD_NO_COMMUNICATION))
-                        self._down_emitted = True
+                        reason = await self._poll_groups(sink)
+                        self._link_lost(sink, reason)
+                    else:
+                        self._link_lost(sink, "")
                 except Exception:  # a bug must not end the connection for good: log, start over
                     log.exception("%s: poll loop failed; reconnecting", self.health.connection)
                     self._close()
@@ -136,21 +153,29 @@ class ModbusConnector:
 
     async def _connect(self) -> bool:
         self._close()
-        client = _open_client(self.conn)
+        client = open_client(self.conn)
         try:
-            async with asyncio.timeout(self.conn.timeout + 1.0):  # pymodbus bounds it too; belt and braces
-                ok = await client.connect()
-        except Exception as exc:  # pymodbus returns False, but a resolver or socket error may still raise
-            ok, reason = False, f"connect failed: {exc!r}"
-        else:
-            reason = f"cannot connect to {self.conn.host}:{self.conn.port}"
+            try:
+                async with asyncio.timeout(self.conn.timeout + 1.0):  # pymodbus bounds it too
+                    ok = await client.connect()
+                raise_if_cancelled()
+            except Exception as exc:  # pymodbus returns False, but a resolver error may still raise
+                ok, reason = False, f"connect failed: {exc!r}"
+            else:
+                reason = f"cannot connect to {self.conn.endpoint}"
+            if ok and self.conn.pause_after_connect:
+                await asyncio.sleep(self.conn.pause_after_connect)
+        except BaseException:  # cancelled: leave no open socket or serial port behind
+            client.close()
+            raise
         if not ok:
             client.close()
             self.health.mark_down(reason)
             return False
-        # The link counts as up only once the device answers (see _poll): a gateway that accepts
-        # TCP connections but never answers must not flap between up and down.
+        # The link counts as up only once a device answers (see _poll): a gateway that accepts TCP
+        # connections but never answers must not flap between up and down.
         self._client = client
+        self._units = {u: self._new_unit() for u in self._units}
         return True
 
     def _close(self) -> None:
@@ -158,128 +183,171 @@ class ModbusConnector:
         if client is not None:
             client.close()
 
-    async def _poll_until_down(self, sink: SampleSink) -> None:
+    def _link_lost(self, sink: SampleSink, reason: str) -> None:
+        self._close()
+        if reason:
+            self.health.mark_down(reason)
+        if not self._state.emitted:  # one Bad batch per outage, not one per failed attempt
+            now = time.time()
+            self._emit(sink, [bad(s.signal, BAD_NO_COMMUNICATION, now) for s in self.signals])
+            self._state.emitted = True
+
+    async def _poll_groups(self, sink: SampleSink) -> str:
+        """Run every group's poll loop until the link fails; returns why."""
+        tasks = [asyncio.create_task(self._group_loop(g, sink), name=f"modbus-{g.name}") for g in self.groups]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            exc = task.exception()
+            if isinstance(exc, _LinkDown):
+                return str(exc)
+            if exc is not None:
+                raise exc
+        return "poll loop ended"  # not reached: group loops only end by raising
+
+    async def _group_loop(self, group: PollGroup, sink: SampleSink) -> None:
         loop = asyncio.get_running_loop()
-        interval = self.conn.poll_interval
+        # pymodbus bounds every attempt; this bounds a whole poll in case the library ever hangs. A
+        # request may wait for one request of every other group (and a write) before its turn.
+        limit = len(group.requests) * (len(self.groups) + 1) * self._request_limit + 1.0
         next_at = loop.time()
         while True:
             try:
-                batch = await self._poll()
-            except _LinkDown as exc:
-                self._close()
-                self.health.mark_down(str(exc))
-                if not self._down_emitted:  # one Bad batch per outage, not one per failed attempt
-                    self._emit(sink, self._all_bad(BAD_NO_COMMUNICATION))
-                    self._down_emitted = True
-                return
+                async with asyncio.timeout(limit):
+                    batch = await self._poll(group)
+            except TimeoutError:
+                raise _LinkDown(f"poll of group {group.name} not done after {limit:g} s") from None
+            raise_if_cancelled()  # a cancel that pymodbus' wait_for swallowed during the poll
             self._emit(sink, batch)
-            next_at += interval
+            next_at += group.interval
             now = loop.time()
             if now > next_at:  # overran: skip the missed slots rather than polling back-to-back
                 self.overruns += 1
-                next_at += math.ceil((now - next_at) / interval) * interval
+                group.overruns += 1
+                next_at += math.ceil((now - next_at) / group.interval) * group.interval
             await asyncio.sleep(next_at - now)
 
-    async def _poll(self) -> list[Sample]:
-        """One poll: every request of the plan, in order; returns the batch."""
+    # ---- one poll --------------------------------------------------------------------------
+
+    async def _poll(self, group: PollGroup) -> list[Sample]:
+        """One poll of a group: its requests in order, skipping resting units; returns the batch."""
         batch: list[Sample] = []
         rtts: list[float] = []
-        for index, req in enumerate(self.plan.requests):
-            if index and self.conn.pause_between_requests:
-                await asyncio.sleep(self.conn.pause_between_requests)
-            started = time.perf_counter()
+        for index in group.requests:
+            req = self.plan.requests[index]
+            unit = self._units[req.unit_id]
+            if unit.silent_since is not None and time.monotonic() < unit.retry_at:
+                self._decoder.fill(req, batch, BAD_NO_COMMUNICATION)
+                continue
+            self.requests_sent += 1
             try:
-                response = await self._read(req)
+                response = await self._exchange(read, req, req)
+            except _NoAnswer as exc:
+                self.health.read_errors += 1
+                self._decoder.fill(req, batch, BAD_NO_COMMUNICATION)
+                self._unit_silent(req.unit_id, str(exc))
+                continue
+            except _BadAnswer as exc:
+                self._request_failed(index, req, batch, BAD_COMMUNICATION_ERROR, str(exc))
+                continue
             except _LinkDown:
                 raise
-            except ModbusException as exc:  # a malformed or unexpected frame, on a link that still works
-                self._request_failed(index, req, batch, BAD_COMMUNICATION_ERROR, repr(exc))
-                continue
             except Exception as exc:  # a bug or a library surprise must not end the poll loop
                 self._request_failed(index, req, batch, BAD_INTERNAL_ERROR, repr(exc), exc_info=True)
                 continue
-            rtts.append(time.perf_counter() - started)
+            rtts.append(self._rtt)
+            if unit.silent_since is not None:
+                self._unit_answered(req.unit_id)
             self._decode(index, req, response, batch)
-        now = time.time()
-        batch.extend(bad(self.signals[key].signal, BAD_NOT_SUPPORTED, now) for key, _ in self.plan.rejected)
+        if group.rejected:
+            now = time.time()
+            batch.extend(bad(self.signals[key].signal, BAD_NOT_SUPPORTED, now) for key in group.rejected)
         self.polls += 1
-        if rtts or not self.plan.requests:  # the device answered (even with exceptions): link is up
+        group.polls += 1
+        if rtts or not self.plan.requests:  # a device answered (even with exceptions): link is up
             self.health.mark_up()
             self._backoff.reset()
-            self._down_emitted = False
+            self._state.emitted = False
         if rtts:
             self.health.last_rtt = sum(rtts) / len(rtts)
         return batch
 
-    async def _read(self, req: Request) -> ModbusPDU:
-        client = self._client
-        # Bound each request even if the library hangs: its own timeout times its attempts, plus slack.
-        limit = self.conn.timeout * (self.conn.retries + 1) + 1.0
+    async def _exchange(
+        self, call: Callable[[Client, _A], Awaitable[ModbusPDU]], arg: _A, what: Request | str
+    ) -> ModbusPDU:
+        """`call(client, arg)` on the shared client: serialised, paced, bounded, its failure classified."""
+        loop = asyncio.get_running_loop()
+        client: Client | None = None
         try:
             async with self._lock:
+                client = self._client
                 if client is None or not client.connected:
-                    raise _LinkDown("connection closed by the device")
-                self.requests_sent += 1
-                read = {
-                    "holding": client.read_holding_registers,
-                    "input": client.read_input_registers,
-                    "coil": client.read_coils,
-                    "discrete": client.read_discrete_inputs,
-                }[req.table]
-                async with asyncio.timeout(limit):
-                    return await read(req.address, count=req.count, device_id=req.unit_id)
-        except _LINK_ERRORS as exc:
-            raise _LinkDown(f"request {_label(req)}: {_link_reason(exc, self.conn.timeout)}") from exc
+                    raise _LinkDown("connection closed")
+                wait = self._next_send - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                started = time.perf_counter()
+                try:
+                    response = await call(client, arg)  # bounded by pymodbus (timeout × attempts)
+                finally:
+                    self._next_send = loop.time() + self._gap
+                self._rtt = time.perf_counter() - started  # the exchange alone, without waiting to send
+                return response
+        except _LinkDown:
+            raise
+        except Exception as exc:
+            kind = classify(exc, client is not None and client.connected)
+            label = what.label if isinstance(what, Request) else what
+            reason = f"{label}: {reason_of(exc, self.conn.timeout)}"
+            if kind == "link":
+                raise _LinkDown(reason) from exc
+            if kind == "timeout":
+                raise _NoAnswer(reason) from exc
+            if kind == "protocol":
+                raise _BadAnswer(reason) from exc
+            raise
+
+    def _unit_silent(self, unit_id: int, reason: str) -> None:
+        unit = self._units[unit_id]
+        now = time.monotonic()
+        first = unit.silent_since is None
+        if first:
+            unit.silent_since = now
+        unit.retry_at = now + unit.backoff.next_delay()
+        if all(u.silent_since is not None for u in self._units.values()):
+            raise _LinkDown(reason if len(self._units) == 1 else f"no unit answers; last: {reason}")
+        if first:
+            log.warning("%s: unit %d does not answer: %s", self.health.connection, unit_id, reason)
+
+    def _unit_answered(self, unit_id: int) -> None:
+        unit = self._units[unit_id]
+        if unit.silent_since is not None:
+            log.warning("%s: unit %d answers again", self.health.connection, unit_id)
+            unit.silent_since = None
+            unit.backoff.reset()
 
     def _decode(self, index: int, req: Request, response: ModbusPDU, batch: list[Sample]) -> None:
-        now = time.time()
-        if response.isError():
-            code = response.exception_code
-            self._request_failed(index, req, batch, status_of_exception(code), f"exception code {code}")
+        problem = check_response(req, response)
+        if problem is not None:
+            self._request_failed(index, req, batch, *problem)
             return
-        is_bits = req.table in BIT_TABLES
-        got = len(response.bits) if is_bits else len(response.registers)
-        # Bits arrive padded to whole bytes, registers must match exactly; never decode a short frame.
-        if got < req.count or (not is_bits and got != req.count):
-            self._request_failed(index, req, batch, BAD_DECODING_ERROR, f"{got} values for {req.count} asked")
-            return
-        if self._logged.pop(index, None) is not None:
-            log.info("%s: request %s readable again", self.health.connection, _label(req))
-        bits, registers = response.bits, response.registers
-        for key, offset in req.items:
-            signal, b = self.signals[key], self.bindings[key]
-            try:
-                if is_bits:
-                    value: Value = bool(bits[offset])
-                else:
-                    value = codec.decode(
-                        registers[offset : offset + b.words],
-                        signal.data_type,
-                        b.byte_order,
-                        bit=b.bit,
-                        scale=b.scale,
-                        offset=b.offset,
-                    )
-            except Exception as exc:  # e.g. invalid UTF-8: this signal only
-                log.debug("%s: cannot decode %s: %s", self.health.connection, signal.path, exc)
-                batch.append(bad(signal.signal, BAD_DECODING_ERROR, now))
-                continue
-            batch.append(good(signal.signal, value, now))
+        if self._state.logged and self._state.logged.pop(index, None) is not None:
+            log.info("%s: request %s readable again", self.health.connection, req.label)
+        self._decoder.decode(index, req, response, batch)
 
     def _request_failed(
         self, index: int, req: Request, batch: list[Sample], status: int, reason: str, exc_info: bool = False
     ) -> None:
         self.health.read_errors += 1
-        if self._logged.get(index) != reason:  # once per request and distinct failure, not every poll
-            self._logged[index] = reason
-            what = f"{self.health.connection}: request {_label(req)} failed ({name_of(status)})"
+        if self._state.logged.get(index) != reason:  # once per request and distinct failure, not every poll
+            self._state.logged[index] = reason
+            what = f"{self.health.connection}: request {req.label} failed ({name_of(status)})"
             log.warning("%s: %s", what, reason, exc_info=exc_info)
-        now = time.time()
-        batch.extend(bad(self.signals[key].signal, status, now) for key, _ in req.items)
-
-    def _all_bad(self, status: int) -> list[Sample]:
-        now = time.time()
-        return [bad(s.signal, status, now) for s in self.signals]
+        self._decoder.fill(req, batch, status)
 
     def _emit(self, sink: SampleSink, batch: list[Sample]) -> None:
         if not batch:
@@ -290,11 +358,18 @@ class ModbusConnector:
         except Exception:  # the sink's failure is not the device's: keep polling
             log.exception("%s: sample sink failed", self.health.connection)
 
+    # ---- writes ----------------------------------------------------------------------------
+
     async def write(self, signal: BoundSignal, value: object) -> int:
         """Write one value (coil: FC5, one register: FC6, several: FC16); returns a status code."""
         b: ModbusBinding = signal.binding
         if not b.writable:
             return BAD_NOT_WRITABLE
+        if b.value_map is not None and isinstance(value, str):
+            raw = [k for k, name in b.value_map.items() if name == value]
+            if not raw:
+                return BAD_OUT_OF_RANGE  # not a state this signal knows
+            value = raw[0]
         try:
             words = codec.encode(
                 value, signal.data_type, b.byte_order, count=b.count, scale=b.scale, offset=b.offset
@@ -303,50 +378,32 @@ class ModbusConnector:
             return BAD_TYPE_MISMATCH
         except ValueError:
             return BAD_OUT_OF_RANGE
-        address = b.address - self.conn.addressing
+        fc, call = write_call(b.table, b.address - self.conn.addressing, words, b.unit_id)
         try:
-            async with self._lock:
-                client = self._client
-                if client is None or not client.connected:
-                    return BAD_NO_COMMUNICATION
-                async with asyncio.timeout(self.conn.timeout * (self.conn.retries + 1) + 1.0):
-                    if b.table == "coil":
-                        rr = await client.write_coil(address, bool(words[0]), device_id=b.unit_id)
-                    elif len(words) == 1:
-                        rr = await client.write_register(address, words[0], device_id=b.unit_id)
-                    else:
-                        rr = await client.write_registers(address, words, device_id=b.unit_id)
-        except _LINK_ERRORS as exc:
-            log.warning("%s: write to %s failed: %s", self.health.connection, signal.path, exc)
-            return BAD_TIMEOUT if isinstance(exc, ModbusIOException | TimeoutError) else BAD_NO_COMMUNICATION
-        except ModbusException as exc:
-            log.warning("%s: write to %s failed: %s", self.health.connection, signal.path, exc)
-            return BAD_COMMUNICATION_ERROR
+            async with asyncio.timeout((len(self.groups) + 1) * self._request_limit + 1.0):
+                rr = await self._exchange(call, None, f"write {signal.path}")
+        except TimeoutError:
+            log.warning("%s: write %s: no result in time", self.health.connection, signal.path)
+            return BAD_TIMEOUT
+        except (_LinkDown, _NoAnswer, _BadAnswer) as exc:
+            log.warning("%s: %s failed: %s", self.health.connection, f"write {signal.path}", exc)
+            return {_LinkDown: BAD_NO_COMMUNICATION, _NoAnswer: BAD_TIMEOUT}.get(
+                type(exc), BAD_COMMUNICATION_ERROR
+            )
         except Exception:  # a caller (API, script) gets a status code, never a library exception
             log.exception("%s: write to %s failed", self.health.connection, signal.path)
             return BAD_INTERNAL_ERROR
-        status = status_of_exception(rr.exception_code) if rr.isError() else GOOD
-        log.info("%s: write %s = %r: %s", self.health.connection, signal.path, value, name_of(status))
+        if rr.isError():
+            status = status_of_exception(rr.exception_code)
+            outcome = describe_exception(rr.exception_code)
+        elif rr.function_code != fc:
+            status, outcome = BAD_COMMUNICATION_ERROR, f"answer of function {rr.function_code}"
+        else:
+            status, outcome = GOOD, "done"
+        log.info(
+            "%s: write %s = %r: %s (%s)", self.health.connection, signal.path, value, name_of(status), outcome
+        )
         return status
-
-
-def _open_client(conn: ModbusConnection) -> AsyncModbusTcpClient:
-    # reconnect_delay=0: pymodbus must not reconnect behind our back; run() owns reconnects.
-    return AsyncModbusTcpClient(
-        conn.host, port=conn.port, timeout=conn.timeout, retries=conn.retries, reconnect_delay=0
-    )
-
-
-def _link_reason(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, TimeoutError) or (isinstance(exc, ModbusIOException) and "No response" in str(exc)):
-        return f"no response within {timeout:g} s"
-    if isinstance(exc, ModbusException):
-        return exc.string
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _label(req: Request) -> str:
-    return f"unit {req.unit_id} {req.table} {req.address}+{req.count}"
 
 
 def create(conn: ModbusConnection, signals: Sequence[BoundSignal], health: LinkHealth) -> ModbusConnector:

@@ -4,21 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from connectors.base import BoundSignal, ConnectorKind, LinkHealth
+from connectors.base import BoundSignal, ConnectorKind
 from connectors.common.simulated_machine import SimulatedMachine
+from connectors.modbus import schedule
 from connectors.modbus.config import ModbusConnection, validate_binding
-from connectors.modbus.connector import ModbusConnector, create
+from connectors.modbus.connector import create
 from connectors.modbus.simulator import ModbusSimulator
 
 
 def explain(conn: ModbusConnection, signals: Sequence[BoundSignal]) -> str:
-    """The requests one poll sends (`parklink validate --explain`); no I/O."""
-    return ModbusConnector(conn, signals, LinkHealth("explain", "modbus", "")).explain()
+    """The requests each poll group sends (`parklink validate --explain`); no I/O, no log lines."""
+    return schedule.explain(conn, schedule.build_schedule(conn, signals), signals)
 
 
 def simulate(conn: ModbusConnection, machines: Sequence[SimulatedMachine]) -> ModbusSimulator:
-    """A pymodbus server at the connection's address; machine i answers as unit id i + 1."""
-    return ModbusSimulator(conn.host, conn.port, machines)
+    """A pymodbus server at the connection's address; machine i answers as unit id i + 1.
+
+    For transport rtu the simulator lays a virtual serial line (two bridged ptys) and puts a symlink
+    to its client end at the connection's `serial_port`, which must not be an existing device.
+    """
+    if conn.transport == "rtu":
+        return ModbusSimulator(
+            "",
+            0,
+            machines,
+            transport="rtu",
+            serial_port=conn.serial_port,
+            baudrate=conn.baudrate,
+            parity="N",  # a pty carries no parity, and recent kernels refuse to set one on it
+            stopbits=conn.stopbits,
+        )
+    return ModbusSimulator(conn.host or "127.0.0.1", conn.port, machines, transport=conn.transport)
 
 
 KIND = ConnectorKind(

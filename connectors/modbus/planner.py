@@ -2,16 +2,18 @@
 
 Bindings are grouped by (unit id, table), sorted by address and merged greedily: a range joins the
 current request while the request's span stays within the per-request limit and the hole it would
-bridge is at most `max_gap` registers (bits for coils and discrete inputs). A request never crosses
-a unit or a table. For ranges sorted by start this greedy merge sends the fewest requests possible
-(the tests compare it with a brute-force minimum).
+bridge is at most `max_gap` registers (bits for coils and discrete inputs) and, where the device's
+readable ranges are known, lies inside one of them. A request never crosses a unit or a table. For
+ranges sorted by start this greedy merge sends the fewest requests possible (the tests compare it
+with a brute-force minimum, the benchmark with an exact dynamic programme).
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from connectors.modbus.config import BIT_TABLES, Table
 
@@ -39,10 +41,15 @@ class Request:
     count: int
     items: tuple[tuple[int, int], ...]  # (key, offset)
 
+    function_code: int = field(init=False, repr=False, compare=False)  # the code that reads this table
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "function_code", _FUNCTION_CODES[self.table])
+
     @property
-    def function_code(self) -> int:
-        """The Modbus function code that reads this table."""
-        return _FUNCTION_CODES[self.table]
+    def label(self) -> str:
+        """'unit 1 holding 0+31', for messages."""
+        return f"unit {self.unit_id} {self.table} {self.address}+{self.count}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +73,42 @@ class Plan:
     rejected: tuple[tuple[int, str], ...] = ()
 
 
-def plan_requests(items: Iterable[Item], limits: Limits = Limits()) -> Plan:
-    """Merge bound ranges into the fewest requests the limits allow."""
+class Readable:
+    """Where a request may read addresses that no binding uses (wire addresses, end exclusive).
+
+    Ranges are given per (unit id, table); a range with unit None applies to every unit. A (unit,
+    table) with no range at all is unrestricted: only `max_gap` limits what is bridged there.
+    """
+
+    def __init__(self, ranges: Iterable[tuple[int | None, str, int, int]] = ()) -> None:
+        self._ranges: dict[tuple[int | None, str], list[tuple[int, int]]] = defaultdict(list)
+        for unit, table, start, end in ranges:
+            self._ranges[(unit, table)].append((start, end))
+
+    def spans(self, unit: int, table: str) -> list[tuple[int, int]] | None:
+        """Merged, sorted readable spans of one unit's table; None if unrestricted."""
+        raw = self._ranges.get((None, table), []) + self._ranges.get((unit, table), [])
+        if not raw:
+            return None
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(raw):
+            if merged and start <= merged[-1][1]:  # overlapping or touching: one span
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
+
+
+def _inside(spans: list[tuple[int, int]] | None, start: int, end: int) -> bool:
+    """Is [start, end) inside one span (always, if unrestricted or empty)?"""
+    if spans is None or start >= end:
+        return True
+    i = bisect.bisect_right(spans, (start, 65537)) - 1
+    return i >= 0 and spans[i][0] <= start and end <= spans[i][1]
+
+
+def plan_requests(items: Iterable[Item], limits: Limits = Limits(), readable: Readable | None = None) -> Plan:
+    """Merge bound ranges into the fewest requests the limits (and readable ranges) allow."""
     groups: dict[tuple[int, str], list[Item]] = defaultdict(list)
     rejected: list[tuple[int, str]] = []
     for item in items:
@@ -80,12 +121,13 @@ def plan_requests(items: Iterable[Item], limits: Limits = Limits()) -> Plan:
         else:
             groups[(item.unit_id, item.table)].append(item)
     requests: list[Request] = []
-    for (_, table), group in sorted(groups.items()):
-        requests.extend(_merge(group, limits.span_limit(table), limits.max_gap))
+    for (unit, table), group in sorted(groups.items()):
+        spans = readable.spans(unit, table) if readable else None
+        requests.extend(_merge(group, limits.span_limit(table), limits.max_gap, spans))
     return Plan(tuple(requests), tuple(rejected))
 
 
-def _merge(group: list[Item], limit: int, max_gap: int) -> list[Request]:
+def _merge(group: list[Item], limit: int, max_gap: int, spans: list[tuple[int, int]] | None) -> list[Request]:
     group = sorted(group, key=lambda it: (it.address, it.count, it.key))
     out: list[Request] = []
     members: list[Item] = []
@@ -93,7 +135,12 @@ def _merge(group: list[Item], limit: int, max_gap: int) -> list[Request]:
     for item in group:
         item_end = item.address + item.count
         # Overlapping items give a negative gap; the span check keeps the request within the limit.
-        if members and max(end, item_end) - start <= limit and item.address - end <= max_gap:
+        if (
+            members
+            and max(end, item_end) - start <= limit
+            and item.address - end <= max_gap
+            and _inside(spans, end, item.address)  # the hole, if any, must be readable
+        ):
             members.append(item)
             end = max(end, item_end)
             continue

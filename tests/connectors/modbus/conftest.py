@@ -23,3 +23,14 @@ async def simulator(machines: list[SimulatedMachine]) -> AsyncIterator[ModbusSim
     await sim.start()
     yield sim
     await sim.stop()
+
+
+@pytest.fixture(params=["tcp", "rtu_over_tcp", "rtu"])
+async def any_simulator(
+    request: pytest.FixtureRequest, machines: list[SimulatedMachine]
+) -> AsyncIterator[ModbusSimulator]:
+    """The simulator over each transport in turn: Modbus TCP, RTU over TCP, RTU on a virtual serial line."""
+    sim = ModbusSimulator("127.0.0.1", 0, machines, update_interval=3600, transport=request.param)
+    await sim.start()
+    yield sim
+    await sim.stop()

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from connectors.base import BoundSignal, LinkHealth
+from connectors.common.simulated_machine import MachineState, SimulatedMachine
 from connectors.modbus.config import ModbusConnection, validate_binding
 from connectors.modbus.connector import ModbusConnector, create
+from connectors.modbus.simulator import ModbusSimulator
 from models.sample import Sample
+from models.status import GOOD
 
 # The simulator's register map (see connectors/modbus/README.md), as (name, data type, binding).
 MACHINE_SIGNALS: list[tuple[str, str, dict[str, Any]]] = [
@@ -51,6 +55,56 @@ def connection(port: int, **overrides: Any) -> ModbusConnection:
         "reconnect_max": 0.5,
     }
     return ModbusConnection.model_validate({**fields, **overrides})
+
+
+def link_for(sim: ModbusSimulator, **overrides: Any) -> ModbusConnection:
+    """A connection to a running simulator, over its transport, with fast polling and reconnects."""
+    if sim.transport != "rtu":
+        return connection(sim.port, transport=sim.transport, **overrides)
+    fields: dict[str, Any] = {
+        "kind": "modbus",
+        "transport": "rtu",
+        "serial_port": sim.serial_port,
+        "baudrate": 115200,
+        "parity": "N",
+        "poll_interval": 0.1,
+        "timeout": 0.3,
+        "reconnect_initial": 0.1,
+        "reconnect_max": 0.5,
+    }
+    return ModbusConnection.model_validate({**fields, **overrides})
+
+
+def f32(x: float) -> float:
+    """x as a float32 holds it."""
+    return float(struct.unpack(">f", struct.pack(">f", x))[0])
+
+
+def by_path(signals: Sequence[BoundSignal], batch: Sequence[Sample]) -> dict[str, Sample]:
+    """Samples of a batch keyed by signal path."""
+    return {signals[s.signal].path: s for s in batch}
+
+
+def check_machine_values(
+    signals: Sequence[BoundSignal], batch: Sequence[Sample], machines: Sequence[SimulatedMachine]
+) -> None:
+    """Every MACHINE_SIGNALS sample of every unit is Good and equals its machine's value."""
+    samples = by_path(signals, batch)
+    assert all(s.status == GOOD for s in batch)
+    for unit, m in enumerate(machines, 1):
+        if f"u{unit}/state" not in samples:
+            continue
+        v = {name: samples[f"u{unit}/{name}"].value for name, _, _ in MACHINE_SIGNALS}
+        assert (v["state"], v["item_state"], v["mode"]) == (
+            int(m.state),
+            int(m.item_state),
+            int(m.operation_mode),
+        )
+        assert (v["good"], v["scrap"]) == (m.good_count, m.scrap_count)
+        assert v["energy"] == f32(m.energy_kwh)
+        assert abs(v["temperature"] - round(m.temperature_c * 10) * 0.1) < 1e-9  # type: ignore[operator]
+        assert v["spindle"] == f32(m.spindle_speed_rpm)
+        assert v["running"] is (m.state == MachineState.RUNNING)
 
 
 def health() -> LinkHealth:
@@ -137,10 +191,14 @@ __all__ = [
     "Collector",
     "all_status",
     "bind",
+    "by_path",
+    "check_machine_values",
     "connection",
     "create",
+    "f32",
     "free_port",
     "health",
+    "link_for",
     "running",
     "start_simulator_process",
 ]

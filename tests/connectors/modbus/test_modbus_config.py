@@ -155,3 +155,124 @@ def test_binding_needs_the_data_type_context() -> None:
     """Validating without the signal's data type is a programming error, reported as such."""
     with pytest.raises(ValidationError, match="data_type"):
         ModbusBinding.model_validate({"address": 0})
+
+
+# ---- transports ---------------------------------------------------------------------------------
+
+
+def test_rtu_connection_defaults() -> None:
+    """A serial line needs only its port: 19200 baud, 8 data bits, even parity, 1 stop bit."""
+    conn = ModbusConnection.model_validate(
+        {"kind": "modbus", "transport": "rtu", "serial_port": "/dev/ttyUSB0"}
+    )
+    assert (conn.baudrate, conn.bytesize, conn.parity, conn.stopbits) == (19200, 8, "E", 1)
+    assert conn.host is None
+    assert conn.endpoint == "/dev/ttyUSB0 19200 8E1"
+
+
+def test_rtu_over_tcp_is_a_tcp_transport() -> None:
+    """A serial gateway is addressed like a TCP device."""
+    conn = ModbusConnection.model_validate(
+        {"kind": "modbus", "transport": "rtu_over_tcp", "host": "gw", "port": 4001}
+    )
+    assert conn.endpoint == "gw:4001"
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragments"),
+    [
+        ({}, ["transport 'tcp' needs 'host'"]),
+        ({"transport": "rtu_over_tcp"}, ["needs 'host'"]),
+        ({"host": "h", "serial_port": "/dev/ttyS0"}, ["serial_port: only for transport 'rtu', not 'tcp'"]),
+        ({"transport": "rtu_over_tcp", "host": "h", "baudrate": 9600}, ["baudrate", "set on the gateway"]),
+        ({"transport": "rtu"}, ["transport 'rtu' needs 'serial_port'"]),
+        ({"transport": "rtu", "serial_port": "/dev/ttyS0", "host": "h"}, ["host: only for transports"]),
+        ({"transport": "rtu", "serial_port": "/dev/ttyS0", "port": 502}, ["port: only for transports"]),
+        ({"transport": "rtu", "serial_port": "/dev/ttyS0", "bytesize": 7}, ["8 data bits", "ASCII"]),
+        ({"transport": "rtu", "serial_port": "/dev/ttyS0", "parity": "X"}, ["parity"]),
+        ({"transport": "rtu", "serial_port": "/dev/ttyS0", "stopbits": 3}, ["stopbits"]),
+        ({"transport": "rtu", "serial_port": "/dev/ttyS0", "baudrate": 50}, ["baudrate"]),
+        ({"transport": "ascii", "host": "h"}, ["transport"]),
+        ({"host": "h", "readable_ranges": [{"start": 10, "end": 5}]}, ["end (5) is before its start (10)"]),
+        ({"host": "h", "addressing": 1, "readable_ranges": [{"start": 0, "end": 5}]}, ["1-based"]),
+        ({"host": "h", "readable_ranges": [{"start": 0, "end": 5, "table": "eeprom"}]}, ["table"]),
+        ({"host": "h", "poll_groups": {"default": 1}}, ["'default' is the one of poll_interval"]),
+        ({"host": "h", "poll_groups": {"fast": 0}}, ["must be > 0"]),
+        ({"host": "h", "poll_groups": {"Fast": 1}}, ["poll_groups"]),
+        ({"host": "h", "pause_after_connect": -1}, ["pause_after_connect"]),
+    ],
+)
+def test_transport_settings_are_checked_together(fields: dict[str, Any], fragments: list[str]) -> None:
+    """Settings of another transport, or missing ones, are errors that say which key and why."""
+    with pytest.raises(ValidationError) as info:
+        ModbusConnection.model_validate({"kind": "modbus", **fields})
+    for fragment in fragments:
+        assert fragment in str(info.value)
+
+
+def test_readable_ranges_and_poll_groups_parse() -> None:
+    """Ranges default to holding registers of every unit; groups are names with intervals."""
+    conn = ModbusConnection.model_validate(
+        {
+            "kind": "modbus",
+            "host": "h",
+            "readable_ranges": [
+                {"start": 0, "end": 99},
+                {"unit_id": 2, "table": "input", "start": 0, "end": 9},
+            ],
+            "poll_groups": {"fast": 0.2, "slow": 10},
+        }
+    )
+    assert [(r.unit_id, r.table, r.start, r.end) for r in conn.readable_ranges] == [
+        (None, "holding", 0, 99),
+        (2, "input", 0, 9),
+    ]
+    assert conn.poll_groups == {"fast": 0.2, "slow": 10.0}
+
+
+# ---- value maps and poll groups on bindings -------------------------------------------------------
+
+
+def test_value_map_keys_from_yaml() -> None:
+    """YAML may give quoted keys, or false/true for a bool; all become raw integers."""
+    assert validate_binding(
+        {"address": 0, "value_map": {"0": "stopped", "1": "running"}}, "uint16"
+    ).value_map == {
+        0: "stopped",
+        1: "running",
+    }
+    b = validate_binding({"address": 0, "table": "coil", "value_map": {False: "off", True: "on"}}, "bool")
+    assert b.value_map == {0: "off", 1: "on"}
+    assert validate_binding({"address": 0, "value_map": {-1: "fault"}}, "int16").value_map == {-1: "fault"}
+
+
+@pytest.mark.parametrize(
+    ("data_type", "raw", "fragments"),
+    [
+        ("float32", {"address": 0, "value_map": {0: "a"}}, ["value_map", "float32"]),
+        ("string", {"address": 0, "count": 2, "value_map": {0: "a"}}, ["value_map", "string"]),
+        ("uint16", {"address": 0, "value_map": {0: "a"}, "scale": 0.1}, ["value_map", "scale"]),
+        ("uint16", {"address": 0, "value_map": {-1: "a"}}, ["[-1]", "uint16"]),
+        ("bool", {"address": 0, "table": "coil", "value_map": {2: "x"}}, ["[2]", "bool"]),
+        ("uint16", {"address": 0, "value_map": {}}, ["empty"]),
+        ("uint16", {"address": 0, "value_map": {0: ""}}, ["value_map"]),
+        (
+            "uint16",
+            {"address": 0, "writable": True, "value_map": {0: "off", 1: "off"}},
+            ["'off'", "ambiguous"],
+        ),
+        ("uint16", {"address": 0, "poll_group": "Fast!"}, ["poll_group"]),
+    ],
+)
+def test_value_map_and_group_errors(data_type: Any, raw: dict[str, Any], fragments: list[str]) -> None:
+    """Value maps fit integer states only; names must be usable for writes."""
+    with pytest.raises(ValidationError) as info:
+        validate_binding(raw, data_type)
+    for fragment in fragments:
+        assert fragment in str(info.value)
+
+
+def test_duplicate_names_are_fine_when_read_only() -> None:
+    """Several raw codes may share one name (e.g. two running modes) on a read-only signal."""
+    b = validate_binding({"address": 0, "value_map": {3: "running", 5: "running"}}, "uint16")
+    assert b.group == "default"

@@ -157,8 +157,15 @@ async def test_undecodable_value_spoils_only_its_signal(simulator: ModbusSimulat
 class _FakeResponse:
     """A response PDU as pymodbus returns it, for malformed-frame cases a server cannot produce."""
 
-    def __init__(self, registers: list[int] = (), bits: list[bool] = (), exception_code: int = 0) -> None:  # type: ignore[assignment]
+    def __init__(
+        self,
+        registers: list[int] = (),  # type: ignore[assignment]
+        bits: list[bool] = (),  # type: ignore[assignment]
+        exception_code: int = 0,
+        function_code: int = 3,
+    ) -> None:
         self.registers, self.bits, self.exception_code = list(registers), list(bits), exception_code
+        self.function_code = function_code | (0x80 if exception_code else 0)
 
     def isError(self) -> bool:  # pymodbus spells it so
         return self.exception_code != 0
@@ -171,6 +178,8 @@ class _FakeResponse:
         (_FakeResponse(registers=[1, 2, 3, 4]), BAD_DECODING_ERROR),  # too long is as suspicious
         (_FakeResponse(exception_code=2), BAD_NOT_FOUND),
         (_FakeResponse(exception_code=99), BAD_DEVICE_FAILURE),
+        (_FakeResponse(registers=[1, 2, 3], function_code=4), BAD_DECODING_ERROR),  # FC4 answer to FC3
+        (_FakeResponse(exception_code=2, function_code=4), BAD_DECODING_ERROR),  # exception of another FC
     ],
 )
 def test_malformed_response_is_never_decoded(response: _FakeResponse, status: int) -> None:
@@ -382,12 +391,12 @@ async def test_internal_error_does_not_end_run(simulator: ModbusSimulator, monke
     real_poll = connector._poll
     calls = 0
 
-    async def flaky_poll() -> list[Sample]:
+    async def flaky_poll(group: Any) -> list[Sample]:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise RuntimeError("bug")
-        return await real_poll()
+        return await real_poll(group)
 
     monkeypatch.setattr(connector, "_poll", flaky_poll)
     sink = Collector()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.modbus.planner import Item, Limits, Plan, Request, describe, plan_requests
+from connectors.modbus.planner import Item, Limits, Plan, Readable, Request, describe, plan_requests
 
 
 def spans(plan: Plan) -> list[tuple[int, str, int, int]]:
@@ -131,8 +131,13 @@ def _partitions(xs: list[Item]) -> Iterator[list[list[Item]]]:
         yield [[first], *p]
 
 
-def _feasible(block: list[Item], limits: Limits) -> bool:
-    """Could one request carry exactly these items? Same unit and table, span and holes in limits."""
+def _hole_readable(readable: set[int] | None, start: int, stop: int) -> bool:
+    return readable is None or all(a in readable for a in range(start, stop))
+
+
+def _feasible(block: list[Item], limits: Limits, readable: set[int] | None = None) -> bool:
+    """Could one request carry exactly these items? Same unit and table, span and holes in limits,
+    every hole address readable (`readable`: the readable addresses, None = all)."""
     if len({(i.unit_id, i.table) for i in block}) > 1:
         return False
     ranges = sorted((i.address, i.address + i.count) for i in block)
@@ -140,14 +145,14 @@ def _feasible(block: list[Item], limits: Limits) -> bool:
         return False
     end = ranges[0][1]
     for start, stop in ranges[1:]:
-        if start - end > limits.max_gap:
+        if start - end > limits.max_gap or not _hole_readable(readable, end, start):
             return False
         end = max(end, stop)
     return True
 
 
-def _brute_force_minimum(items: list[Item], limits: Limits) -> int:
-    return min(len(p) for p in _partitions(items) if all(_feasible(b, limits) for b in p))
+def _brute_force_minimum(items: list[Item], limits: Limits, readable: set[int] | None = None) -> int:
+    return min(len(p) for p in _partitions(items) if all(_feasible(b, limits, readable) for b in p))
 
 
 @st.composite
@@ -200,3 +205,82 @@ def test_large_maps_stay_valid(raw: list[tuple[int, int, int]]) -> None:
     plan = plan_requests(items, limits)
     _check_plan(items, limits, plan.requests)
     assert len(plan.requests) <= len(items)
+
+
+# ---- readable ranges -----------------------------------------------------------------------------
+
+
+def test_gaps_are_bridged_only_inside_readable_ranges() -> None:
+    """8 and 21 with max_gap 20: one request, unless 10-19 is known not to exist."""
+    items = [Item(0, 1, "holding", 8, 1), Item(1, 1, "holding", 21, 1)]
+    limits = Limits(max_gap=20)
+    assert spans(plan_requests(items, limits)) == [(1, "holding", 8, 14)]
+    holes = Readable([(None, "holding", 0, 10), (None, "holding", 20, 30)])
+    assert spans(plan_requests(items, limits, holes)) == [(1, "holding", 8, 1), (1, "holding", 21, 1)]
+    whole = Readable([(None, "holding", 0, 30)])
+    assert spans(plan_requests(items, limits, whole)) == [(1, "holding", 8, 14)]
+    touching = Readable([(None, "holding", 0, 15), (None, "holding", 15, 30)])  # one span, 0-29
+    assert spans(plan_requests(items, limits, touching)) == [(1, "holding", 8, 14)]
+
+
+def test_readable_ranges_are_per_unit_and_table() -> None:
+    """A range for unit 2 does not restrict unit 1; input registers are not holding registers."""
+    items = [
+        Item(k, unit, table, a, 1)
+        for k, (unit, table, a) in enumerate(
+            [
+                (1, "holding", 0),
+                (1, "holding", 5),
+                (2, "holding", 0),
+                (2, "holding", 5),
+                (2, "input", 0),
+                (2, "input", 5),
+            ]
+        )
+    ]
+    readable = Readable([(2, "holding", 0, 1), (2, "holding", 5, 6)])
+    assert spans(plan_requests(items, Limits(), readable)) == [
+        (1, "holding", 0, 6),
+        (2, "holding", 0, 1),
+        (2, "holding", 5, 1),
+        (2, "input", 0, 6),
+    ]
+    assert readable.spans(1, "holding") is None
+    assert readable.spans(2, "holding") == [(0, 1), (5, 6)]
+
+
+def test_adjacent_bindings_outside_ranges_still_merge() -> None:
+    """Bound registers are readable by definition: touching ones merge without any hole to check."""
+    items = [Item(0, 1, "holding", 100, 2), Item(1, 1, "holding", 102, 1)]
+    assert spans(plan_requests(items, Limits(), Readable([(None, "holding", 0, 10)]))) == [
+        (1, "holding", 100, 3)
+    ]
+
+
+@st.composite
+def maps_with_ranges(draw: st.DrawFn) -> tuple[list[Item], Limits, list[tuple[int, int]]]:
+    """Small holding-register maps of one unit with random readable ranges over 0..40."""
+    items, limits = draw(maps(max_items=6))
+    items = [Item(i.key, 1, "holding", i.address, i.count) for i in items]
+    ranges = []
+    for _ in range(draw(st.integers(1, 4))):
+        start = draw(st.integers(0, 40))
+        ranges.append((start, start + draw(st.integers(1, 15))))
+    return items, limits, ranges
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(maps_with_ranges())
+def test_plan_with_readable_ranges_is_minimal_and_never_reads_outside(
+    case: tuple[list[Item], Limits, list[tuple[int, int]]],
+) -> None:
+    """Every hole a request reads lies in a readable range, and the plan is still the minimum."""
+    items, limits, ranges = case
+    readable = {a for start, end in ranges for a in range(start, end)}
+    bound = {a for i in items for a in range(i.address, i.address + i.count)}
+    plan = plan_requests(items, limits, Readable((None, "holding", s, e) for s, e in ranges))
+    _check_plan(items, limits, plan.requests)
+    for r in plan.requests:
+        for a in range(r.address, r.address + r.count):
+            assert a in bound or a in readable, (r, a)
+    assert len(plan.requests) == _brute_force_minimum(items, limits, readable)
