@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, tuple_
 from sqlmodel import Session, select
 
 from models.park import AssetRef, Park
@@ -224,35 +224,43 @@ class KpiService:
         await self.save_state()
 
 
+def result_row(r: ScopedResult) -> KpiResultRow:
+    """The table row of one closed result."""
+    as_dict = r.result.as_dict()
+    elements = as_dict.pop("elements")
+    return KpiResultRow(
+        level=r.level,
+        scope=r.scope,
+        company=r.company,
+        window_kind=r.window_kind,
+        window_label=r.window_label,
+        window_start=r.start,
+        window_end=r.end,
+        coverage=r.result.coverage,
+        oee=r.result.oee,
+        kpis=as_dict,
+        elements=elements,  # type: ignore[arg-type]
+    )
+
+
 def save_results(db: Engine, results: Sequence[ScopedResult]) -> None:
-    """Upsert closed results: one row per (level, scope, window kind, window label)."""
+    """Upsert closed results: one row per (level, scope, window kind, window label).
+
+    One DELETE per window (not per row) and one bulk insert, in one transaction.
+    """
+    by_window: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    for r in results:
+        by_window[(r.window_kind, r.window_label)].append((r.level, r.scope))
     with Session(db) as session:
-        for r in results:
+        for (kind, label), keys in by_window.items():
             session.exec(
                 delete(KpiResultRow).where(
-                    KpiResultRow.level == r.level,  # type: ignore[arg-type]
-                    KpiResultRow.scope == r.scope,  # type: ignore[arg-type]
-                    KpiResultRow.window_kind == r.window_kind,  # type: ignore[arg-type]
-                    KpiResultRow.window_label == r.window_label,  # type: ignore[arg-type]
+                    KpiResultRow.window_kind == kind,  # type: ignore[arg-type]
+                    KpiResultRow.window_label == label,  # type: ignore[arg-type]
+                    tuple_(KpiResultRow.level, KpiResultRow.scope).in_(keys),
                 )
             )
-            as_dict = r.result.as_dict()
-            elements = as_dict.pop("elements")
-            session.add(
-                KpiResultRow(
-                    level=r.level,
-                    scope=r.scope,
-                    company=r.company,
-                    window_kind=r.window_kind,
-                    window_label=r.window_label,
-                    window_start=r.start,
-                    window_end=r.end,
-                    coverage=r.result.coverage,
-                    oee=r.result.oee,
-                    kpis=as_dict,
-                    elements=elements,  # type: ignore[arg-type]
-                )
-            )
+        session.add_all([result_row(r) for r in results])
         session.commit()
 
 

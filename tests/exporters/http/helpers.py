@@ -15,16 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from connectors.base import BoundSignal, ConnectorKind, LinkHealth
 from models.sample import Sample
 from models.status import BAD_NOT_WRITABLE, GOOD
 from models.store import create_tables
-from models.tables import KpiResultRow
 from orchestrator.config import load_config
 from orchestrator.kpi.elements import Elements
 from orchestrator.kpi.results import ScopedResult, scoped_results
+from orchestrator.kpi.service import save_results
 from orchestrator.kpi.windows import Window, calendar_window
 from orchestrator.runtime import Runtime
 from orchestrator.sharing import park_view
@@ -121,30 +120,8 @@ def build_runtime(tmp_path: Path, min_companies: int = 2) -> Runtime:
 
 
 def store_closed(db: Engine, results: Sequence[ScopedResult]) -> None:
-    """Closed results as `KpiService.save_results` stores them, in one bulk insert (its per-row
-    upsert costs a round trip per row: seconds on PostgreSQL for a day of windows)."""
-    rows = []
-    for r in results:
-        as_dict = r.result.as_dict()
-        elements = as_dict.pop("elements")
-        rows.append(
-            KpiResultRow(
-                level=r.level,
-                scope=r.scope,
-                company=r.company,
-                window_kind=r.window_kind,
-                window_label=r.window_label,
-                window_start=r.start,
-                window_end=r.end,
-                coverage=r.result.coverage,
-                oee=r.result.oee,
-                kpis=as_dict,
-                elements=elements,  # type: ignore[arg-type]
-            )
-        )
-    with Session(db) as session:
-        session.add_all(rows)
-        session.commit()
+    """Closed results stored exactly as the KPI service stores them."""
+    save_results(db, results)
 
 
 def seed(runtime: Runtime, db: Engine, now: float | None = None, hours: int = 24) -> None:
