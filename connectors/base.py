@@ -102,6 +102,8 @@ class Simulator(Protocol):
 ConnectorFactory = Callable[[Any, Sequence[BoundSignal], LinkHealth], Connector]
 BindingValidator = Callable[[dict[str, Any], DataType], BaseModel]
 Explainer = Callable[[Any, Sequence[BoundSignal]], str]
+BindingCheck = Callable[[Any, Any], tuple[str, str] | None]
+"""(connection settings, validated binding) → (binding key, what is wrong), or None when consistent."""
 SimulatorFactory = Callable[[Any, Sequence["SimulatedMachine"]], Simulator]
 
 
@@ -109,9 +111,10 @@ SimulatorFactory = Callable[[Any, Sequence["SimulatedMachine"]], Simulator]
 class ConnectorKind:
     """A protocol, as the registry knows it.
 
-    `explain` (optional) says in plain text what the connector will send for these signals
-    (`parklink validate --explain`); `simulate` (optional) builds a simulator serving the given
-    machines at the connection's address (`parklink demo`).
+    Optional abilities: `check_binding` checks a binding against its connection at config load (a
+    group the connection does not declare, say); `explain` says in plain text what the connector
+    will send for these signals (`parklink validate --explain`); `simulate` builds a simulator
+    serving the given machines at the connection's address (`parklink demo`).
     """
 
     name: str
@@ -120,3 +123,4 @@ class ConnectorKind:
     create: ConnectorFactory
     explain: Explainer | None = None
     simulate: SimulatorFactory | None = None
+    check_binding: BindingCheck | None = None

@@ -331,6 +331,7 @@ def _check_asset(
     kind = kinds.get(str(connection.get("kind"))) if isinstance(connection, dict) else None
     if kind is None:
         return  # an unknown kind or connection is reported elsewhere
+    settings = _connection_settings(kind, connection)
     params = {**_mapping(asset_type.get("parameters")), **_mapping(asset.get("params"))}
     params.update(company=ids[0], site=ids[1], line=ids[3], asset=asset.get("id", ""))
     for name, spec in declared.items():
@@ -341,7 +342,11 @@ def _check_asset(
         filled = {key: _fill(value, params, (*signal_path, key), issues) for key, value in merged.items()}
         data_type: DataType = spec.get("type", "float64")
         try:
-            bindings[(*ids, str(asset.get("id")), name)] = kind.validate_binding(filled, data_type)
+            binding = kind.validate_binding(filled, data_type)
+            bindings[(*ids, str(asset.get("id")), name)] = binding
+            problem = kind.check_binding(settings, binding) if kind.check_binding and settings else None
+            if problem is not None:
+                issues.add((*signal_path, problem[0]), problem[1])
         except ValidationError as exc:
             template_line = issues.located.line_of(
                 ("asset_types", str(type_name), "signals", name, "binding")
@@ -392,6 +397,14 @@ def _check_kpi_settings(config: ParkConfig[Any], issues: _Issues) -> None:
                             check_map(
                                 asset.state_map, signals, (*group_path, "lines", n, "assets", k, "state_map")
                             )
+
+
+def _connection_settings(kind: ConnectorKind, raw: Any) -> Any:
+    """The connection validated by its kind, or None when it is invalid (reported by the model pass)."""
+    try:
+        return kind.connection_model.model_validate(raw)
+    except ValidationError:
+        return None
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from connectors.base import BoundSignal, ConnectorKind
 from connectors.common.simulated_machine import SimulatedMachine
 from connectors.modbus import schedule
+from connectors.modbus.binding import ModbusBinding
 from connectors.modbus.config import ModbusConnection, validate_binding
 from connectors.modbus.connector import create
 from connectors.modbus.simulator import ModbusSimulator
@@ -37,6 +38,16 @@ def simulate(conn: ModbusConnection, machines: Sequence[SimulatedMachine]) -> Mo
     return ModbusSimulator(conn.host or "127.0.0.1", conn.port, machines, transport=conn.transport)
 
 
+def check_binding(conn: ModbusConnection, binding: ModbusBinding) -> tuple[str, str] | None:
+    """A binding's poll group must exist; serial lines address unit ids 1-247 only."""
+    if binding.poll_group is not None and binding.poll_group not in conn.poll_groups:
+        known = ", ".join(sorted(conn.poll_groups)) or "none declared"
+        return "poll_group", f"connection has no poll group {binding.poll_group!r} (poll_groups: {known})"
+    if conn.transport != "tcp" and not 1 <= binding.unit_id <= 247:
+        return "unit_id", f"unit id {binding.unit_id} cannot be addressed on a serial line (1-247)"
+    return None
+
+
 KIND = ConnectorKind(
     name="modbus",
     connection_model=ModbusConnection,
@@ -44,4 +55,5 @@ KIND = ConnectorKind(
     create=create,
     explain=explain,
     simulate=simulate,
+    check_binding=check_binding,
 )

@@ -85,6 +85,14 @@ def simulate(conn: OpcUaConnection, machines: Sequence[SimulatedMachine]) -> Opc
     return OpcUaSimulator(conn.endpoint, machines)
 
 
+def check_binding(conn: OpcUaConnection, binding: OpcUaBinding) -> tuple[str, str] | None:
+    """A binding's group must be one of its connection's groups."""
+    if binding.group is not None and binding.group not in conn.groups:
+        known = ", ".join(sorted(conn.groups)) or "none declared"
+        return "group", f"connection has no group {binding.group!r} (groups: {known})"
+    return None
+
+
 KIND = ConnectorKind(
     name="opcua",
     connection_model=OpcUaConnection,
@@ -92,4 +100,5 @@ KIND = ConnectorKind(
     create=create,
     explain=explain,
     simulate=simulate,
+    check_binding=check_binding,
 )

@@ -169,3 +169,18 @@ def test_validate_explain_shows_the_modbus_plan(capsys: pytest.CaptureFixture[st
     assert "acme/south-gateway (modbus, 18 signals)" in out
     assert "6 request(s) per poll for 18 binding(s) on 3 unit(s)" in out
     assert "#1 unit 1 FC3 holding 0..30" in out
+
+
+def test_bindings_checked_against_their_connection(tmp_path: Path) -> None:
+    text = GOOD.replace("port: 1502}", "port: 1502, poll_groups: {fast: 0.2}}")
+    text = text.replace("address: 10, unit_id", "address: 10, poll_group: slow, unit_id")
+    text = text.replace(
+        'binding: {address: "ns=2;s={machine}.State"}',
+        'binding: {address: "ns=2;s={machine}.State", group: fast}',
+    )
+    joined = "\n".join(issues_of(write(tmp_path, text)))
+    assert (
+        "assets[0].signals.good_count.poll_group: connection has no poll group 'slow' (poll_groups: fast)"
+        in joined
+    )
+    assert "assets[2].signals.state.group: connection has no group 'fast' (groups: none declared)" in joined
