@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 from models.status import BAD_NO_COMMUNICATION, GOOD, quality_of
 
-# What a device value may be after decoding. Arrays arrive as lists.
-Value = bool | int | float | str | bytes | list[object] | None
+# What a device value may be after decoding. Arrays arrive as lists, OPC UA structures as dicts.
+Value = bool | int | float | str | bytes | list[object] | dict[str, object] | None
 
 
 class Quality(IntEnum):
