@@ -62,6 +62,9 @@ def json_value(value: Value | object) -> tuple[JsonValue, bool]:
     if isinstance(value, list | tuple):
         items = [json_value(v) for v in value]
         return [v for v, _ in items], any(b for _, b in items)
+    if isinstance(value, dict):  # a decoded OPC UA structure
+        fields = {str(k): json_value(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in fields.items()}, any(b for _, b in fields.values())
     return str(value), False  # anything else a codec may let through: its text, never a crash
 
 

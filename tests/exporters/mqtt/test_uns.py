@@ -161,3 +161,11 @@ async def test_retained_for_late_subscribers(broker: int, park: Park, tmp_path: 
     assert got and got[0].retain and json.loads(got[0].payload)["value"] == 21.0
     async with connect(settings, client_id=f"{settings.client_id}-clean") as conn:
         await conn.publish(topic, b"", qos=1, retain=True)  # an empty retained message deletes it
+
+
+def test_structures_become_json_objects() -> None:
+    from exporters.mqtt.uns import json_value
+
+    value, encoded = json_value({"Speed": 1.5, "Raw": b"\x01", "Nested": {"Ok": True, "Bad": float("nan")}})
+    assert value == {"Speed": 1.5, "Raw": "AQ==", "Nested": {"Ok": True, "Bad": None}}
+    assert encoded  # bytes inside were base64-encoded
