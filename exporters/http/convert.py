@@ -45,6 +45,8 @@ def json_value(value: object) -> Any:
         return bytes(value).hex()
     if isinstance(value, list | tuple):
         return [json_value(v) for v in value]
+    if isinstance(value, dict):  # a decoded OPC UA structure
+        return {str(k): json_value(v) for k, v in value.items()}
     if value is None or isinstance(value, bool | int | str):
         return value
     return str(value)  # datetimes, variants: their text form
