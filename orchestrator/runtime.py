@@ -82,12 +82,7 @@ class Runtime:
         self.snapshot = Snapshot(len(self.park.signals))
         for ref in self.park.connections:
             health = LinkHealth(ref.id, ref.kind, ref.company)
-            bound = [
-                BoundSignal(
-                    s.index, s.path, s.data_type, s.binding, bool(getattr(s.binding, "writable", False))
-                )
-                for s in self.park.signals_of(ref.company, ref.id)
-            ]
+            bound = bound_signals(self.park, ref)
             connector = self.kinds[ref.kind].create(ref.settings, bound, health)
             self.links.append(Link(ref, connector, health, bound))
         self.kpi = KpiService(self.park, db=None)
