@@ -37,7 +37,7 @@ def need_server(name: str, host: str, port: int) -> None:
     message = f"{name} is not reachable on {host}:{port}"
     if IN_CI:
         pytest.fail(f"{message}, and CI=true requires it")
-    pytest.skip(f"{message}; start it to run this test")
+    pytest.skip(reason=f"{message}; start it to run this test")
 
 
 @pytest.fixture

@@ -93,7 +93,7 @@ def _same(actual: Any, expected: Any) -> bool:
 async def test_structures_without_definitions(endpoint: str, caplog: pytest.LogCaptureFixture) -> None:
     """load_data_types: false: structures are Bad BadDataTypeIdUnknown, one log line per node."""
     if hasattr(ua, "ParklinkPoint"):
-        pytest.skip("an earlier test of this process loaded the definitions (asyncua keeps them)")
+        pytest.skip(reason="an earlier test of this process loaded the definitions (asyncua keeps them)")
     caplog.set_level(logging.WARNING, logger="parklink.opcua")
     signals = bind(_addresses(), "variant")
     async with running(connection(endpoint, load_data_types=False), signals) as (_, sink, health):

@@ -48,7 +48,7 @@ def need_chromium() -> None:
     message = "browser test needs " + " and ".join(missing)
     if IN_CI:
         pytest.fail(f"{message}, and CI=true requires it")
-    pytest.skip(message)
+    pytest.skip(reason=message)
 
 
 @pytest.fixture

@@ -123,7 +123,7 @@ def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
         message = "the mosquitto executable is not installed"
         if IN_CI:
             pytest.fail(f"{message}, and CI=true requires it")
-        pytest.skip(f"{message}; install it to run this test")
+        pytest.skip(reason=f"{message}; install it to run this test")
     broker = PrivateBroker(tmp_path)
     broker.start()
     try:

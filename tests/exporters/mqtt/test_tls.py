@@ -46,7 +46,7 @@ def tls_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
         message = f"{' and '.join(missing)} not installed"
         if IN_CI:
             pytest.fail(f"{message}, and CI=true requires it")
-        pytest.skip(f"{message}; install it to run this test")
+        pytest.skip(reason=f"{message}; install it to run this test")
     make_ca(tmp_path, "park")
     make_ca(tmp_path, "other")
     broker = PrivateBroker(tmp_path)
