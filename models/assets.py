@@ -249,6 +249,11 @@ class KpiSettings(Strict):
         3, ge=2, description="park benchmarks per asset type need this many contributing companies"
     )
     retention_days: float = Field(400.0, gt=0, description="closed KPI results older than this are deleted")
+    clock: Literal["wall", "data"] = Field(
+        "wall",
+        description="'wall': windows follow this machine's clock; 'data': they follow the newest sample "
+        "time seen (replaying recorded days, backfills: results then depend only on the samples)",
+    )
 
 
 class ParkConfig(Strict, Generic[ConnectionT]):
@@ -259,4 +264,6 @@ class ParkConfig(Strict, Generic[ConnectionT]):
     metrics: MetricsSettings = MetricsSettings()
     kpi: KpiSettings = KpiSettings()
     asset_types: dict[Id, AssetType] = Field(default_factory=dict)
-    companies: list[Company[ConnectionT]] = Field(min_length=1)
+    companies: list[Company[ConnectionT]] = Field(
+        default_factory=list, description="the companies and their plants (none in a hub's config)"
+    )

@@ -12,5 +12,6 @@ def builtin_kinds() -> dict[str, ConnectorKind]:
     """Every connector kind shipped with parklink, by name."""
     from connectors.modbus.kind import KIND as modbus
     from connectors.opcua.kind import KIND as opcua
+    from connectors.replay.kind import KIND as replay
 
-    return {kind.name: kind for kind in (opcua, modbus)}
+    return {kind.name: kind for kind in (opcua, modbus, replay)}

@@ -1,6 +1,6 @@
 """Replay: KPIs from recorded samples, so an integrator can verify a mapping against a known shift.
 
-The CSV format (header required, one sample per row, any order):
+The CSV format (header required, one sample per row, any order; connectors/replay/samples.py):
 
     timestamp,asset,signal,value,quality
     2026-03-02T06:00:00+01:00,acme/north/line-1/mill-1,state,3,good
@@ -15,28 +15,22 @@ The CSV format (header required, one sample per row, any order):
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
-from models import status
+from connectors.replay.samples import SampleFileError, parse_time, read_rows
+
+__all__ = ["Replay", "ReplayError", "parse_time", "read_samples", "replay"]
 from models.park import Park
-from models.sample import Sample, Value
+from models.sample import Sample
 from orchestrator.kpi.engine import KpiEngine
 from orchestrator.kpi.results import ScopedResult
 from orchestrator.kpi.service import KpiService
 from orchestrator.kpi.windows import Window
 
-FIELDS = ("timestamp", "asset", "signal", "value", "quality")
-_QUALITY = {"": status.GOOD, "good": status.GOOD, "uncertain": status.UNCERTAIN, "bad": status.BAD}
-_BY_NAME = {name.lower(): code for code, name in status.NAMES.items()}
 BATCH = 4096
-
-
-class ReplayError(ValueError):
-    """A sample file that cannot be read; names the file and the line."""
+ReplayError = SampleFileError  # a sample file that cannot be read; names the file and the line
 
 
 @dataclass(frozen=True)
@@ -64,59 +58,13 @@ class Replay:
         return self.service.results_for(groups, kind, now)
 
 
-def parse_time(text: str) -> float:
-    """ISO 8601 with an offset, or POSIX seconds."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp {text!r} has no UTC offset (write e.g. 2026-03-02T06:00:00+01:00)")
-    return moment.timestamp()
-
-
-def _value(text: str) -> Value:
-    lowered = text.strip().lower()
-    if lowered in ("", "null", "none"):
-        return None
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return int(number) if number.is_integer() and "." not in text and "e" not in lowered else number
-
-
-def _status(text: str) -> int:
-    lowered = text.strip().lower()
-    if lowered in _QUALITY:
-        return _QUALITY[lowered]
-    if lowered in _BY_NAME:
-        return _BY_NAME[lowered]
-    return int(lowered, 0)
-
-
 def read_samples(path: Path, park: Park) -> Iterator[Sample]:
     """The samples of a CSV file, mapped to the park's signal indices; ReplayError on bad rows."""
     index = {(s.asset.path, s.name): s.index for s in park.signals}
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or set(FIELDS) - set(reader.fieldnames):
-            raise ReplayError(f"{path}:1: header must have the columns {', '.join(FIELDS)}")
-        for row in reader:
-            where = f"{path}:{reader.line_num}"
-            key = (row["asset"].strip(), row["signal"].strip())
-            if key not in index:
-                raise ReplayError(f"{where}: no signal {key[1]!r} on asset {key[0]!r} in the config")
-            try:
-                t = parse_time(row["timestamp"])
-                code = _status(row["quality"] or "")
-            except ValueError as exc:
-                raise ReplayError(f"{where}: {exc}") from None
-            yield Sample(index[key], _value(row["value"] or ""), code, t, t)
+    for row in read_rows(path):
+        if row.key not in index:
+            raise ReplayError(f"{row.where}: no signal {row.key[1]!r} on asset {row.key[0]!r} in the config")
+        yield Sample(index[row.key], row.value, row.status, row.time, row.time)
 
 
 def replay(park: Park, path: Path) -> Replay:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, delete, tuple_
@@ -38,6 +39,25 @@ HISTORY = 3 * 86400.0  # what the engine keeps in memory: enough for the longest
 Clock = Callable[[], float]
 ResultListener = Callable[[str, Sequence[ScopedResult], ParkView, float], None]
 """Called with ("current" | "closed", results, their park view, now) after each update / close."""
+
+
+class KpiSource(Protocol):
+    """What exporters read of live KPIs: a `KpiService`, or a hub's results received from edges."""
+
+    @property
+    def park(self) -> Park: ...
+    @property
+    def current(self) -> list[ScopedResult]: ...
+    @property
+    def view(self) -> ParkView: ...
+    @property
+    def asset_types(self) -> dict[str, str]: ...
+    @property
+    def cumulative(self) -> dict[str, Elements]: ...
+    @property
+    def job_seconds(self) -> float: ...
+    @property
+    def db(self) -> Engine | None: ...
 
 
 class KpiService:
@@ -111,6 +131,8 @@ class KpiService:
         """Recompute the current windows, the park view and the cumulative elements."""
         started = time.perf_counter()
         now = self.clock() if now is None else now
+        if not math.isfinite(now):
+            return  # a data clock before the first sample: no time yet
         results: list[ScopedResult] = []
         for kind in self.settings.windows:
             results.extend(self.results_for(self._site_windows(kind, now), kind, now))
@@ -140,6 +162,11 @@ class KpiService:
         started = time.perf_counter()
         now = self.clock() if now is None else now
         until = now - SETTLE
+        if not math.isfinite(until):
+            return []  # a data clock before the first sample
+        if not math.isfinite(self.closed_until):
+            self.closed_until = until  # the first time seen: windows close from here on
+            return []
         if until <= self.closed_until:
             return []
         results: list[ScopedResult] = []
@@ -161,17 +188,24 @@ class KpiService:
                 listener("closed", results, view, now)
         return results
 
+    def start_at(self, first: float) -> None:
+        """Close windows from `first` on (a data clock's first sample), unless a saved state says where."""
+        if not math.isfinite(self.closed_until):
+            self.closed_until = first
+
     async def save_state(self, now: float | None = None) -> None:
         """Persist the engine state and how far windows are closed."""
-        if self.db is None:
-            return
         now = self.clock() if now is None else now
+        if self.db is None or not math.isfinite(now):
+            return
         state = self.engine.state(now)
         await asyncio.to_thread(_save_state, self.db, self.park.id, state, self.closed_until)
 
     async def retention(self, now: float | None = None) -> None:
         """Drop closed results past retention and engine history past what windows need."""
         now = self.clock() if now is None else now
+        if not math.isfinite(now):
+            return
         self.engine.prune(now - HISTORY)
         if self.db is not None:
             cutoff = now - self.settings.retention_days * 86400.0
@@ -209,7 +243,8 @@ class KpiService:
         scheduler.add_job(
             self._update_job, "interval", seconds=self.settings.update_interval, next_run_time=first
         )
-        scheduler.add_job(self.close_windows, "interval", seconds=CLOSE_EVERY)
+        close_every = min(CLOSE_EVERY, self.settings.update_interval)
+        scheduler.add_job(self.close_windows, "interval", seconds=close_every)
         scheduler.add_job(self.save_state, "interval", seconds=STATE_EVERY)
         scheduler.add_job(self.retention, "interval", hours=1, next_run_time=first)
         scheduler.start()

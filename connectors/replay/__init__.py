@@ -1,0 +1,1 @@
+"""Replay: recorded samples (CSV) played as a device, for replays, backfills and deterministic tests."""

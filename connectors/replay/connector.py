@@ -1,0 +1,84 @@
+"""Plays a recorded-samples file into the runtime: the deterministic device of replays and tests.
+
+Rows are sorted by time once, at start, and played in batches; rows of signals this connection
+does not carry are skipped (one file can hold a whole park). With `speed` > 0 each batch waits for
+its time; with 0 everything is played as fast as the sink takes it. Once played, the connection
+stays up and silent, like a device whose values no longer change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from connectors.base import BoundSignal, LinkHealth, SampleSink
+from connectors.replay.config import ReplayBinding, ReplayConnection
+from connectors.replay.samples import SampleFileError, read_rows
+from models.sample import Sample
+
+log = logging.getLogger("parklink.replay")
+
+
+class ReplayConnector:
+    """One recorded file; `run(sink)` until cancelled."""
+
+    def __init__(self, conn: ReplayConnection, signals: Sequence[BoundSignal], health: LinkHealth) -> None:
+        self.conn, self.health = conn, health
+        self._index: dict[str, int] = {}
+        for s in signals:
+            binding: ReplayBinding = s.binding
+            self._index[binding.source or s.path] = s.signal
+
+    def load(self) -> list[Sample]:
+        """The file's samples for this connection's signals, in time order (stable within a time)."""
+        index = self._index
+        out = []
+        for row in read_rows(self.conn.file):
+            signal = index.get(f"{row.key[0]}/{row.key[1]}")
+            if signal is not None:
+                out.append(Sample(signal, row.value, row.status, row.time, row.time))
+        out.sort(key=lambda s: s.source_time)
+        return out
+
+    async def run(self, sink: SampleSink) -> None:
+        try:
+            samples = await asyncio.to_thread(self.load)
+        except SampleFileError as exc:
+            self.health.mark_down(str(exc))
+            raise
+        self.health.mark_up()
+        if not samples:
+            log.warning("%s: no samples for this connection's signals", self.conn.file)
+        elif self.conn.align == "now":
+            shift = time.time() - samples[0].source_time
+            samples = [s._replace(source_time=s.source_time + shift, server_time=s.server_time + shift)
+                       for s in samples]
+        if self.conn.speed > 0:
+            await self._paced(samples, sink)
+        else:
+            size = self.conn.batch
+            for start in range(0, len(samples), size):
+                batch = samples[start : start + size]
+                sink(batch)
+                self.health.samples += len(batch)
+                await asyncio.sleep(0)  # let exporters and the API run between batches
+        await asyncio.Event().wait()  # played: stay connected and silent until cancelled
+
+    async def _paced(self, samples: list[Sample], sink: SampleSink) -> None:
+        """Each group of samples with one time at (time - first) / speed after the start."""
+        loop = asyncio.get_running_loop()
+        started, first, speed = loop.time(), samples[0].source_time, self.conn.speed
+        start = 0
+        while start < len(samples):
+            at = samples[start].source_time
+            end = start
+            while end < len(samples) and samples[end].source_time == at:
+                end += 1
+            delay = started + (at - first) / speed - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sink(samples[start:end])
+            self.health.samples += end - start
+            start = end
