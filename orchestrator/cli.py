@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a park config until interrupted")
     run.add_argument("config", type=Path)
+    run.add_argument(
+        "--role",
+        choices=["all", "edge", "hub"],
+        default="all",
+        help="all: one process for the whole park (default); edge: this config's companies, "
+        "publishing to the hub through the mqtt: broker; hub: the park rebuilt from its edges",
+    )
     _add_run_options(run)
     run.set_defaults(handler=_run)
 
@@ -118,11 +125,19 @@ def _setup_logging(level: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from orchestrator.runtime import Runtime
+    from orchestrator.config import check_role
+    from orchestrator.runtime import Runtime, run_until_stopped
 
     kinds = builtin_kinds()
     loaded = load_config(args.config, kinds)
-    runtime = Runtime(loaded, kinds, metrics_port=args.metrics_port, http_port=args.http_port)
+    check_role(loaded, args.role)
+    if args.role == "hub":
+        from orchestrator.hub.runtime import HubRuntime
+
+        hub = HubRuntime(loaded, metrics_port=args.metrics_port, http_port=args.http_port)
+        asyncio.run(run_until_stopped(hub, args.duration))
+        return 0
+    runtime = Runtime(loaded, kinds, metrics_port=args.metrics_port, http_port=args.http_port, role=args.role)
     asyncio.run(runtime.run_until_stopped(args.duration))
     return 0
 
@@ -220,7 +235,8 @@ def _token_create(args: argparse.Namespace) -> int:
 
     if args.company is not None:
         loaded_park = load_config(args.config, builtin_kinds()).park
-        if args.company not in loaded_park.companies:
+        # A hub's config lists no companies (its edges announce them): any company id is taken.
+        if loaded_park.companies and args.company not in loaded_park.companies:
             print(f"parklink token: no company {args.company!r} in {args.config}", file=sys.stderr)
             return 2
     role = args.role if args.company else ("park" if args.park else "admin")

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
@@ -25,6 +25,7 @@ from exporters.http.settings import HttpSettings
 from exporters.mqtt.settings import MqttSettings
 from models.assets import DataType, ParkConfig, Shift
 from models.park import AssetRef, ConnectionRef, Park, SignalRef
+from orchestrator.hub.settings import HubSettings
 from orchestrator.yamlfile import KeyPath, Located, YamlError, expand_env, load_file, render_path
 
 DATABASE_URL_ENV = "PARKLINK_DATABASE_URL"
@@ -70,10 +71,43 @@ class LoadedConfig:
         return value
 
     @property
+    def hub(self) -> HubSettings:
+        """The `hub:` section, defaults when absent."""
+        value: HubSettings = getattr(self.config, "hub", None) or HubSettings()
+        return value
+
+    @property
     def http(self) -> HttpSettings:
         """The `http:` section, defaults when absent."""
         value: HttpSettings = getattr(self.config, "http", None) or HttpSettings()
         return value
+
+
+Role = Literal["all", "edge", "hub"]
+
+
+def check_role(loaded: LoadedConfig, role: Role) -> None:
+    """What each role needs of a config; ConfigError naming the file and key otherwise."""
+    name = str(loaded.path)
+    issues: list[ConfigIssue] = []
+    has_companies = bool(loaded.config.companies)
+    if role == "hub" and has_companies:
+        issues.append(
+            ConfigIssue(
+                0,
+                "companies",
+                "a hub's config lists no companies: they come from "
+                "the edges' announcements (hub.companies accepts only some)",
+                name,
+            )
+        )
+    if role != "hub" and not has_companies:
+        hint = " (a hub's config lists none: run it with --role hub)" if role == "all" else ""
+        issues.append(ConfigIssue(0, "companies", f"no companies: nothing to connect{hint}", name))
+    if role in ("edge", "hub") and loaded.mqtt is None:
+        issues.append(ConfigIssue(0, "mqtt", f"--role {role} needs an mqtt: section (the broker)", name))
+    if issues:
+        raise ConfigError(issues)
 
 
 def config_model(kinds: Mapping[str, ConnectorKind]) -> type[ParkConfig[Any]]:
@@ -99,6 +133,7 @@ def _config_model(kinds: tuple[ConnectorKind, ...]) -> type[ParkConfig[Any]]:
             Field(None, description="publish to an MQTT broker (UNS JSON, Sparkplug B)"),
         ),
         http=(HttpSettings, Field(default_factory=HttpSettings, description="HTTP API and dashboard")),
+        hub=(HubSettings, Field(default_factory=HubSettings, description="the hub role (--role hub)")),
     )
     return model
 

@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
@@ -21,6 +23,7 @@ from sqlalchemy import Engine
 from connectors.base import BoundSignal, Connector, ConnectorKind, LinkHealth
 from connectors.common.backoff import Backoff
 from exporters.http.server import HttpServer, serve
+from exporters.mqtt.edge_feed import EdgeFeed
 from exporters.mqtt.kpi_feed import KpiFeed
 from exporters.mqtt.metrics import MqttCollector
 from exporters.mqtt.publisher import MqttPublisher
@@ -29,7 +32,8 @@ from exporters.prometheus.kpi_collector import KpiCollector
 from exporters.prometheus.server import MetricsServer, serve_metrics
 from models.park import ConnectionRef, Park
 from models.store import SyncReport, create_tables, make_engine, sync_park
-from orchestrator.config import LoadedConfig
+from orchestrator.config import LoadedConfig, Role
+from orchestrator.kpi.clock import DataClock
 from orchestrator.kpi.service import KpiService
 from orchestrator.snapshot import Snapshot
 
@@ -70,6 +74,7 @@ class Runtime:
     mqtt: MqttPublisher | None = field(init=False)
     http: HttpServer | None = field(init=False, default=None)
     http_port: int | None = None
+    role: Role = "all"
     healths: list[LinkHealth] = field(init=False)
     registry: CollectorRegistry = field(init=False)
     metrics: MetricsServer | None = field(init=False, default=None)
@@ -85,7 +90,14 @@ class Runtime:
             bound = bound_signals(self.park, ref)
             connector = self.kinds[ref.kind].create(ref.settings, bound, health)
             self.links.append(Link(ref, connector, health, bound))
-        self.kpi = KpiService(self.park, db=None)
+        clock: Callable[[], float] = time.time
+        if self.park.kpi.clock == "data":
+            data_clock = DataClock()  # listens before the engine: its time covers the batch it feeds
+            self.snapshot.listeners.append(data_clock.on_batch)
+            clock = data_clock
+        self.kpi = KpiService(self.park, db=None, clock=clock)
+        if isinstance(clock, DataClock):
+            clock.on_first = self.kpi.start_at
         self.snapshot.listeners.append(self.kpi.engine.feed)
         self.registry = CollectorRegistry()
         self.healths = [link.health for link in self.links]
@@ -97,6 +109,8 @@ class Runtime:
             self.mqtt = MqttPublisher(mqtt_settings, self.park)
             self.snapshot.listeners.append(self.mqtt.on_batch)
             self.kpi.listeners.append(KpiFeed(self.mqtt).on_results)
+            if self.role == "edge":
+                self.kpi.listeners.append(EdgeFeed(self.mqtt, self.park).on_results)
             self.healths.append(self.mqtt.health.link)
             self.registry.register(MqttCollector(self.mqtt.health))
 
@@ -187,18 +201,33 @@ class Runtime:
         self, duration: float | None = None, started: Callable[[Runtime], None] | None = None
     ) -> None:
         """Start, then run until SIGINT/SIGTERM or `duration` seconds, then stop cleanly."""
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
+        await run_until_stopped(self, duration, started)
+
+
+class Startable(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Startable)
+
+
+async def run_until_stopped(
+    target: S, duration: float | None = None, started: Callable[[S], None] | None = None
+) -> None:
+    """Start `target`, run until SIGINT/SIGTERM or `duration` seconds, then stop it cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await target.start()
+        if started is not None:
+            started(target)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=duration)
+        log.info("stopping")
+    finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await self.start()
-            if started is not None:
-                started(self)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=duration)
-            log.info("stopping")
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-            await self.stop()
+            loop.remove_signal_handler(sig)
+        await target.stop()

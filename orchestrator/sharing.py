@@ -86,6 +86,14 @@ def shared_kpis(policies: Sequence[SharePolicy], level: str, window_kind: str) -
     return frozenset(names)
 
 
+def shares(result: ScopedResult, share: Mapping[str, Sequence[SharePolicy]]) -> bool:
+    """Whether the result's company publishes anything of it (its level and window) to the park."""
+    if result.level == "park":
+        return False
+    allowed = shared_kpis(share.get(result.company, ()), result.level, result.window_kind)
+    return allowed is None or bool(allowed)
+
+
 def _filter(kpis: Mapping[str, float | None], allowed: frozenset[str] | None) -> dict[str, float | None]:
     return dict(kpis) if allowed is None else {k: v for k, v in kpis.items() if k in allowed}
 

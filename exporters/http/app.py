@@ -24,7 +24,7 @@ from exporters.http.templates import HERE
 from models.store import make_engine
 
 if TYPE_CHECKING:
-    from orchestrator.runtime import Runtime
+    from exporters.http.context import Served
 
 API = "/api/v1"
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -57,7 +57,7 @@ async def _database_down(_request: Request, _exc: Exception) -> Response:
     return JSONResponse({"detail": "database not available"}, status_code=503)
 
 
-def create_app(runtime: Runtime, settings: HttpSettings | None = None) -> FastAPI:
+def create_app(runtime: Served, settings: HttpSettings | None = None) -> FastAPI:
     """The HTTP app of a runtime (not started: serve it with `serve` or any ASGI server)."""
     settings = settings or HttpSettings()
     token_engine = make_engine(settings.token_database) if settings.token_database else None

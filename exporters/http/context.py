@@ -3,26 +3,47 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 from fastapi import Depends, Request
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from exporters.http.metrics_views import MetricsViews, metrics_views
 from exporters.http.ratelimit import FailedLogins
 from exporters.http.settings import HttpSettings
 from models.park import AssetRef, Park, SignalRef
+from orchestrator.kpi.service import KpiSource
+from orchestrator.snapshot import Snapshot
 
 if TYPE_CHECKING:  # the runtime will import this package to serve it: no import cycle at run time
-    from orchestrator.runtime import Link, Runtime
+    from orchestrator.runtime import Link
+
+
+class Served(Protocol):
+    """What the app serves: an all-in-one or edge `Runtime`, or a hub's rebuilt park."""
+
+    @property
+    def park(self) -> Park: ...
+    @property
+    def snapshot(self) -> Snapshot: ...
+    @property
+    def links(self) -> Sequence[Link]: ...
+    @property
+    def kpi(self) -> KpiSource: ...
+    @property
+    def registry(self) -> CollectorRegistry: ...
+    @property
+    def engine(self) -> Engine | None: ...
 
 
 @dataclass
 class Context:
     """Per-app state, built once by `create_app`."""
 
-    runtime: Runtime
+    runtime: Served
     settings: HttpSettings
     token_engine: Engine | None = None  # a separate token store, when the settings name one
     limiter: FailedLogins = field(init=False)
@@ -34,6 +55,10 @@ class Context:
 
     def __post_init__(self) -> None:
         self.limiter = FailedLogins(self.settings.failed_logins_per_minute)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the indexes from the runtime's park (a hub calls it when an edge's model changes)."""
         park = self.runtime.park
         self.assets = {a.path: a for a in park.assets}
         signals: dict[str, list[SignalRef]] = defaultdict(list)

@@ -18,7 +18,7 @@ from exporters.prometheus.kpi_collector import KpiCollector
 from models.park import Park
 
 if TYPE_CHECKING:
-    from orchestrator.runtime import Runtime
+    from exporters.http.context import Served
 
 
 def company_slice(park: Park, company: str) -> Park:
@@ -47,7 +47,7 @@ class MetricsViews:
     companies: dict[str, CollectorRegistry]
 
 
-def metrics_views(runtime: Runtime) -> MetricsViews:
+def metrics_views(runtime: Served) -> MetricsViews:
     """Registries for the runtime's park."""
     park_registry = CollectorRegistry(auto_describe=False)
     park_registry.register(KpiCollector(runtime.kpi, "park"))

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from exporters.http.app import create_app
+from exporters.http.context import Context
 from exporters.http.settings import HttpSettings
 
 if TYPE_CHECKING:
-    from orchestrator.runtime import Runtime
+    from exporters.http.context import Served
 
 log = logging.getLogger("parklink.http")
 STOP_SECONDS = 5.0
@@ -41,12 +42,17 @@ class HttpServer:
 
     server: uvicorn.Server
     task: asyncio.Task[None]
+    context: Context
 
     @property
     def port(self) -> int:
         """The bound port (useful with port 0)."""
         sockets = self.server.servers[0].sockets if self.server.servers else []
         return int(sockets[0].getsockname()[1]) if sockets else 0
+
+    def refresh(self) -> None:
+        """Re-read the served park (a hub's park changes when an edge announces a new model)."""
+        self.context.refresh()
 
     async def stop(self) -> None:
         """Stop accepting, let open requests finish (bounded), then end the task."""
@@ -81,7 +87,7 @@ async def _run(server: uvicorn.Server, sock: socket.socket) -> None:
 
 
 async def serve(
-    runtime: Runtime, host: str | None = None, port: int | None = None, settings: HttpSettings | None = None
+    runtime: Served, host: str | None = None, port: int | None = None, settings: HttpSettings | None = None
 ) -> HttpServer:
     """Start the API and dashboard on host:port (default: the settings', 127.0.0.1:8080) in this loop."""
     settings = settings or HttpSettings()
@@ -106,6 +112,6 @@ async def serve(
             sock.close()
             raise OSError(f"HTTP server did not start on {settings.host}:{settings.port}")
         await asyncio.sleep(0.02)
-    running = HttpServer(server, task)
+    running = HttpServer(server, task, app.state.parklink)
     log.info("API and dashboard on http://%s:%d/dashboard", settings.host, running.port)
     return running

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from connectors.base import LinkHealth
 from connectors.common.backoff import Backoff
 from exporters.mqtt import uns
-from exporters.mqtt.client import Connection, ConnectionLost, acked_prefix, connect, first_to_end
+from exporters.mqtt.client import Connection, ConnectionLost, Will, acked_prefix, connect, first_to_end
 from exporters.mqtt.settings import MqttSettings
 from exporters.mqtt.sparkplug.edge import SparkplugEdgeNode
 from exporters.mqtt.store import MessageStore, StoreError
@@ -86,6 +86,11 @@ class MqttPublisher:
             if "sparkplug" in settings.payloads
             else None
         )
+        # Edge role: a will the broker publishes if this process dies, and births sent first on
+        # every connect (retained, not queued: they describe the present, not history).
+        self.will: Will | None = None
+        self.births: Callable[[], list[tuple[str, uns.Payload]]] | None = None
+        self._births_sent = 0
         self._update_health()
 
     def on_batch(self, batch: Sequence[Sample]) -> None:
@@ -230,14 +235,26 @@ class MqttPublisher:
         while True:
             try:
                 async with connect(
-                    self.settings, client_id=self.client_id, clean_start=self.settings.clean_start
+                    self.settings,
+                    client_id=self.client_id,
+                    clean_start=self.settings.clean_start,
+                    will=self.will,
                 ) as conn:
+                    await self._send_births(conn)
                     self.health.link.mark_up()
                     backoff.reset()
                     await first_to_end(self._watch(conn), self._send_loop(conn))
             except ConnectionLost as exc:
                 self.health.link.mark_down(str(exc))
             await asyncio.sleep(backoff.next_delay())
+
+    async def _send_births(self, conn: Connection) -> None:
+        if self.births is None:
+            return
+        for topic, payload in self.births():
+            self._births_sent += 1  # own counter: `_counter` belongs to the store's worker thread
+            data = uns.encode(payload, f"{self._producer}-birth-{self._births_sent}")
+            await conn.publish(topic, data, qos=1, retain=True)
 
     async def _watch(self, conn: Connection) -> None:
         """Nothing is subscribed: this only notices the end of the session."""

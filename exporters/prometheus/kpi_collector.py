@@ -19,7 +19,7 @@ from typing import Literal
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from orchestrator.kpi.service import KpiService
+from orchestrator.kpi.service import KpiSource
 
 PREFIX = "parklink_kpi"
 SCOPE_LABELS = ["level", "company", "site", "area", "line", "asset", "window"]
@@ -79,7 +79,7 @@ class _Row:
 class KpiCollector(Collector):
     """The KPI metrics of one view of a park (see module doc)."""
 
-    def __init__(self, service: KpiService, view: View = "full", company: str | None = None) -> None:
+    def __init__(self, service: KpiSource, view: View = "full", company: str | None = None) -> None:
         if (view == "company") != (company is not None):
             raise ValueError("a company view needs the company, and only it")
         self._service, self._view, self._company = service, view, company
