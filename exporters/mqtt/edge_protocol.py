@@ -159,7 +159,7 @@ def results_message(
 
 
 class ResultModel(Strict):
-    level: Literal["company", "site", "area", "line", "asset"]
+    level: Level
     scope: str
     names: tuple[str, str, str, str, str]
     window: str
@@ -171,9 +171,15 @@ class ResultModel(Strict):
     def scoped(self) -> ScopedResult:
         known: dict[str, Any] = {k: v for k, v in self.elements.items() if k in _ELEMENT_FIELDS}
         elements = Elements(**known)
-        level: Level = self.level
         return ScopedResult(
-            level, self.scope, self.names, self.window, self.label, self.start, self.end, compute(elements)
+            self.level,
+            self.scope,
+            self.names,
+            self.window,
+            self.label,
+            self.start,
+            self.end,
+            compute(elements),
         )
 
 

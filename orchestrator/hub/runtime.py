@@ -332,13 +332,12 @@ class HubRuntime:
             return
         if not self._fresh(payload.get("msg_id"), message.retain):
             return
-        latest = self.snapshot.latest[index]
-        if latest is not None and latest.source_time > sample.source_time:
-            return  # an older value (a retained one after a queued newer one): the newer stays
-        self.snapshot.push((sample,))
-        self.health.samples_total += 1
-        if not message.retain:
+        if not message.retain:  # a retained copy is counted when its own delivery arrives
+            self.health.samples_total += 1
             self.health.observe_delay(max(0.0, time.time() - sample.source_time))
+        latest = self.snapshot.latest[index]
+        if latest is None or sample.source_time >= latest.source_time:
+            self.snapshot.push((sample,))  # else: older than what the snapshot holds (a queued one)
 
     def _fresh(self, msg_id: object, retained: bool) -> bool:
         """Whether a message is new (not a re-delivery); numbered per producer, in order."""

@@ -1,0 +1,213 @@
+"""The hub's intake, message by message, without a broker: models, values, results, liveness."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporters.mqtt import uns
+from exporters.mqtt.client import RawMessage
+from exporters.mqtt.edge_protocol import company_model, edge_topic, results_message
+from exporters.mqtt.sparkplug import payloads as spb
+from models.park import Park
+from models.sample import Sample
+from orchestrator.config import LoadedConfig, load_config
+from orchestrator.hub.runtime import HubRuntime
+from orchestrator.kpi.engine import KpiEngine
+from orchestrator.kpi.results import ScopedResult, scoped_results
+from orchestrator.kpi.windows import Window
+from orchestrator.registry import builtin_kinds
+from tests.orchestrator.hub.parks import COMPANIES, mqtt_section, park_config, write_config
+
+PREFIX = "uns"
+ROOT = f"{PREFIX}/harbour"
+
+
+def loaded(tmp_path: Path, companies: tuple[str, ...], hub: dict[str, Any] | None = None) -> LoadedConfig:
+    config = park_config(
+        companies,
+        tmp_path / "none.csv",
+        f"sqlite:///{tmp_path}/x.db",
+        mqtt=mqtt_section(1, tmp_path / "q.db", PREFIX),
+    )
+    if hub:
+        config["hub"] = hub
+    name = "-".join(companies) or "hub"
+    return load_config(write_config(tmp_path / f"{name}.yaml", config), builtin_kinds())
+
+
+@pytest.fixture
+def edges(tmp_path: Path) -> Park:
+    """The park as the edges know it (every company's part)."""
+    return loaded(tmp_path, COMPANIES).park
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> HubRuntime:
+    return HubRuntime(loaded(tmp_path, ()))
+
+
+def message(
+    topic: str, payload: dict[str, Any] | bytes, msg_id: str | None = None, retain: bool = False
+) -> RawMessage:
+    if isinstance(payload, dict):
+        data = uns.encode(dict(payload), msg_id) if msg_id else json.dumps(payload).encode()
+    else:
+        data = payload
+    return RawMessage(topic, data, 1, retain)
+
+
+def announce(
+    hub: HubRuntime, park: Park, company: str, client_id: str = "edge-1", node: str | None = None
+) -> None:
+    model = company_model(park, company, client_id=client_id, sparkplug_node=node)
+    hub.handle(message(edge_topic(PREFIX, "harbour", company, "model"), model, "p-birth-1"))
+    hub.handle(
+        message(edge_topic(PREFIX, "harbour", company, "status"), {"online": True, "client_id": client_id})
+    )
+
+
+def value(park: Park, path: str, v: object, t: float, msg_id: str) -> RawMessage:
+    signal = next(s for s in park.signals if s.path == path)
+    payload = uns.sample_payload(Sample(signal.index, v, 0, t, t))  # type: ignore[arg-type]
+    return message(f"{ROOT}/{path}", payload, msg_id)
+
+
+def results_of(park: Park, company: str) -> list[ScopedResult]:
+    """A day of results for every scope of one company (all running, 100 good parts per asset)."""
+    engine = KpiEngine(park)
+    assets = [a for a in park.assets if a.company == company]
+    for a in assets:
+        for name, v in (("state", 3), ("good_count", 0)):
+            s = next(s for s in park.signals if s.asset == a and s.name == name)
+            engine.feed([Sample(s.index, v, 0, 1000.0, 1000.0)])
+        s = next(s for s in park.signals if s.asset == a and s.name == "good_count")
+        engine.feed([Sample(s.index, 100, 0, 4000.0, 4000.0)])
+    window = Window("day:test", 0.0, 86400.0)
+    return scoped_results(((a, engine.window_elements(a, window, 5000.0)) for a in assets), "day", window)
+
+
+def test_model_builds_the_park_and_values_land_in_the_snapshot(hub: HubRuntime, edges: Park) -> None:
+    announce(hub, edges, "acme")
+    assert set(hub.park.companies) == {"acme"}
+    assert {a.path for a in hub.park.assets} == {a.path for a in edges.assets if a.company == "acme"}
+    assert [link.ref.company for link in hub.links] == ["acme"] and hub.links[0].health.up
+    path = "acme/north/line-1/m1/state"
+    now = time.time()
+    hub.handle(value(edges, path, 3, now - 0.5, "p1-1"))
+    index = hub._signal_index[path]
+    latest = hub.snapshot.latest[index]
+    assert (
+        latest is not None and latest.value == 3 and latest.source_time == pytest.approx(now - 0.5, abs=0.001)
+    )
+    assert hub.health.samples_total == 1 and hub.health.delay_count == 1 and hub.health.delay_sum >= 0.5
+    # A second company: the first one's values survive the rebuild.
+    announce(hub, edges, "bolt", client_id="edge-2")
+    latest = hub.snapshot.latest[hub._signal_index[path]]
+    assert latest is not None and latest.value == 3
+
+
+def test_duplicates_are_dropped_by_message_number(hub: HubRuntime, edges: Park) -> None:
+    announce(hub, edges, "acme")
+    path = "acme/north/line-1/m1/good_count"
+    hub.handle(value(edges, path, 10, 100.0, "prod-1"))
+    hub.handle(value(edges, path, 11, 101.0, "prod-2"))
+    hub.handle(value(edges, path, 11, 101.0, "prod-2"))  # re-sent after a lost PUBACK
+    hub.handle(value(edges, path, 10, 100.0, "prod-1"))
+    hub.handle(value(edges, path, 12, 102.0, "other-1"))  # another producer (the edge restarted)
+    assert hub.health.samples_total == 3 and hub.health.duplicates_total == 2
+    latest = hub.snapshot.latest[hub._signal_index[path]]
+    assert latest is not None and latest.value == 12
+
+
+def test_a_retained_copy_never_hides_a_queued_message(hub: HubRuntime, edges: Park) -> None:
+    announce(hub, edges, "acme")
+    path = "acme/north/line-1/m1/good_count"
+    hub.handle(value(edges, path, 5, 100.0, "prod-1"))
+    retained = value(edges, path, 13, 109.0, "prod-9")._replace(retain=True)  # at (re)subscribe
+    hub.handle(retained)
+    for n in range(2, 10):  # then the queue of the persistent session, in order
+        hub.handle(value(edges, path, 4 + n, 100.0 + n, f"prod-{n}"))
+    assert hub.health.samples_total == 9  # the retained copy is not a reason to drop 2..9
+    latest = hub.snapshot.latest[hub._signal_index[path]]
+    assert latest is not None and latest.value == 13 and latest.source_time == 109.0
+
+
+def test_results_are_filtered_again_by_the_announced_policy(hub: HubRuntime, edges: Park) -> None:
+    announce(hub, edges, "bolt")
+    results = results_of(edges, "bolt")  # every level: bolt shares oee and availability per company only
+    topic = edge_topic(PREFIX, "harbour", "bolt", "results")
+    hub.handle(message(topic, results_message("current", "bolt", 5000.0, results), "b-1"))
+    assert [r.level for r in hub.kpi.current] == ["company"]
+    assert hub.health.rejected_total == len(results) - 1
+    published = hub.kpi.view.scopes
+    assert [(p.scope, sorted(p.kpis)) for p in published] == [("bolt", ["availability", "oee"])]
+    assert published[0].kpis["oee"] == pytest.approx(100 * 20 / 4000)  # PRU·GQ / PBT (running 1000..5000 s)
+    # Results on bolt's topic that name acme are refused as a whole.
+    hub.handle(message(topic, results_message("current", "acme", 5000.0, results_of(edges, "acme")), "b-2"))
+    assert [r.company for r in hub.kpi.current] == ["bolt"]
+
+
+def test_results_before_the_model_wait_for_it(hub: HubRuntime, edges: Park) -> None:
+    topic = edge_topic(PREFIX, "harbour", "acme", "results")
+    hub.handle(message(topic, results_message("current", "acme", 5000.0, results_of(edges, "acme")), "a-1"))
+    assert hub.kpi.current == []
+    announce(hub, edges, "acme")
+    assert {r.level for r in hub.kpi.current} == {"company", "site", "line", "asset"}
+
+
+def test_closed_results_are_kept_until_stored(hub: HubRuntime, edges: Park) -> None:
+    announce(hub, edges, "acme")
+    topic = edge_topic(PREFIX, "harbour", "acme", "results")
+    closed = [r for r in results_of(edges, "acme") if r.level != "park"]
+    hub.handle(message(topic, results_message("closed", "acme", 5000.0, closed), "a-1"))
+    hub.handle(message(topic, results_message("closed", "acme", 5000.0, closed), "a-1"))  # duplicate
+    assert hub.health.pending_closed == len(closed) and hub.health.duplicates_total == 1
+
+
+def test_will_stale_and_sparkplug_death_mark_edges_down(hub: HubRuntime, edges: Park) -> None:
+    announce(hub, edges, "acme", client_id="gw-1")
+    announce(hub, edges, "bolt", client_id="gw-1")  # one process hosting two companies
+    offline = {"online": False, "client_id": "gw-1"}
+    hub.handle(message(edge_topic(PREFIX, "harbour", "acme", "status"), offline))
+    assert [link.health.up for link in hub.links] == [False, False]
+    announce(hub, edges, "acme", client_id="gw-1")
+    assert hub.links[0].health.up and hub.links[0].health.reconnects == 1
+    # Silence beyond stale_after.
+    hub._last_seen["acme"] = time.monotonic() - hub.settings.stale_after - 1
+    hub._mark_stale()
+    assert not hub.links[0].health.up and "stale" in hub.links[0].health.last_error
+    # Sparkplug: a death with the bdSeq of the current birth counts, an older session's does not.
+    announce(hub, edges, "acme", client_id="gw-1", node="harbour/gw")
+    birth = spb.ndeath(7, 1.0)  # a payload with bdSeq 7 stands in for the NBIRTH's
+    hub.handle(RawMessage(spb.topic("harbour", "NBIRTH", "gw"), birth, 0, False))
+    hub.handle(RawMessage(spb.topic("harbour", "NDEATH", "gw"), spb.ndeath(6, 2.0), 1, False))
+    assert hub.links[0].health.up
+    hub.handle(RawMessage(spb.topic("harbour", "NDEATH", "gw"), spb.ndeath(7, 3.0), 1, False))
+    assert not hub.links[0].health.up and hub.links[0].health.last_error == "Sparkplug NDEATH"
+
+
+def test_bad_messages_are_counted_never_raised(hub: HubRuntime, edges: Park) -> None:
+    announce(hub, edges, "acme")
+    hub.handle(RawMessage(edge_topic(PREFIX, "harbour", "acme", "model"), b"\xff\x00not json", 1, True))
+    hub.handle(
+        message(edge_topic(PREFIX, "harbour", "acme", "model"), {"park": "harbour", "company": "acme"})
+    )
+    hub.handle(message(edge_topic(PREFIX, "harbour", "acme", "results"), {"kind": "weekly"}))
+    hub.handle(RawMessage(f"{ROOT}/acme/north/line-1/m1/state", b"[1, 2]", 1, False))
+    hub.handle(RawMessage(spb.topic("harbour", "NDEATH", "gw"), b"\x0a\xff\xff", 1, False))
+    model = company_model(edges, "bolt")
+    hub.handle(message(edge_topic(PREFIX, "harbour", "acme", "model"), model))  # bolt's model on acme's topic
+    assert hub.health.rejected_total == 6
+    assert set(hub.park.companies) == {"acme"}  # the good model stands
+
+
+def test_only_accepted_companies(tmp_path: Path, edges: Park) -> None:
+    hub = HubRuntime(loaded(tmp_path, (), {"companies": ["acme"]}))
+    announce(hub, edges, "acme")
+    announce(hub, edges, "bolt")
+    assert set(hub.park.companies) == {"acme"} and hub.health.rejected_total == 2
