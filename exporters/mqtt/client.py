@@ -74,7 +74,7 @@ class Connection:
 
         paho writes the PUBLISH packets in the order of these calls and the broker forwards them in
         order, so many messages can await their PUBACK at once without losing the order. Await the
-        tasks, then `acked_prefix` tells how many, from the first, the broker acknowledged.
+        tasks in order: those done without error, from the first, were acknowledged.
         """
         return [
             asyncio.ensure_future(self.publish(topic, payload, qos, retain))
@@ -165,16 +165,6 @@ async def connect(
             await asyncio.wait_for(client.__aexit__(None, None, None), timeout=connect_timeout)
         except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
             log.debug("disconnect from %s:%s failed: %s", settings.host, settings.port, exc)
-
-
-def acked_prefix(tasks: Sequence[asyncio.Task[None]]) -> int:
-    """How many publish tasks, from the first, finished with the broker's acknowledgement."""
-    count = 0
-    for task in tasks:
-        if not task.done() or task.cancelled() or task.exception() is not None:
-            break
-        count += 1
-    return count
 
 
 async def first_to_end(*coroutines: Coroutine[Any, Any, None]) -> None:

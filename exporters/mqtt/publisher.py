@@ -17,6 +17,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from connectors.base import LinkHealth
 from connectors.common.backoff import Backoff
 from exporters.mqtt import uns
-from exporters.mqtt.client import Connection, ConnectionLost, Will, acked_prefix, connect, first_to_end
+from exporters.mqtt.client import Connection, ConnectionLost, Will, connect, first_to_end
 from exporters.mqtt.settings import MqttSettings
 from exporters.mqtt.sparkplug.edge import SparkplugEdgeNode
 from exporters.mqtt.store import MessageStore, StoreError
@@ -35,6 +36,7 @@ log = logging.getLogger("parklink.mqtt")
 
 _Pending = tuple[str, Sample | uns.Payload, int, bool]  # topic, sample or JSON object, qos, retain
 MAX_BUFFER = 200_000  # messages held in memory while the store cannot be written
+STORE_RETRY = (1.0, 10.0)  # backoff (s) of flushes while the store fails: each one encodes the buffer again
 
 
 @dataclass
@@ -46,6 +48,7 @@ class MqttHealth:
     queued: int = 0  # waiting: on disk plus in memory
     dropped_total: int = 0  # dropped by the queue limits or by a full memory buffer
     store_errors_total: int = 0  # failed reads/writes of the on-disk queue
+    store_writable: bool = True  # False from a failed read/write of the queue until a write succeeds
 
 
 class MqttPublisher:
@@ -177,10 +180,7 @@ class MqttPublisher:
         try:
             written = await asyncio.get_running_loop().run_in_executor(self._io, self._write, items)
         except StoreError as exc:
-            self.health.store_errors_total += 1
-            if not self._store_failing:
-                log.error("mqtt: %s; keeping messages in memory and retrying", exc)
-                self._store_failing = True
+            self._store_failed(exc)
             self._buffer[:0] = items  # back in front, in order, for the next attempt
             self._trim()
             self._update_health()
@@ -188,6 +188,7 @@ class MqttPublisher:
         if self._store_failing:
             log.warning("mqtt: message store %s writable again", self.store.path)
             self._store_failing = False
+            self.health.store_writable = True
         self._has_data.set()
         self._update_health()
         return written
@@ -225,9 +226,24 @@ class MqttPublisher:
         self.health.queued = len(self.store) + len(self._buffer)
         self.health.dropped_total = self.store.dropped_total + self._buffer_dropped
 
+    def _store_failed(self, exc: StoreError) -> None:
+        """Count a failed read or write of the queue; only the first of a run of failures is logged
+        (a full disk fails every write and every ack until space is back)."""
+        self.health.store_errors_total += 1
+        if not self._store_failing:
+            log.error("mqtt: %s; keeping messages in memory and retrying", exc)
+            self._store_failing = True
+            self.health.store_writable = False
+
     async def _flush_loop(self) -> None:
+        retry = Backoff(*STORE_RETRY)
         while True:
-            await asyncio.sleep(self.settings.flush_interval)
+            if self._store_failing:
+                delay = retry.next_delay()
+            else:
+                retry.reset()
+                delay = self.settings.flush_interval
+            await asyncio.sleep(delay)
             await self.flush()
 
     async def _connection_loop(self) -> None:
@@ -263,39 +279,60 @@ class MqttPublisher:
         raise ConnectionLost("session ended")
 
     async def _send_loop(self, conn: Connection) -> None:
+        """A sliding window over the queue: up to `inflight` messages await their PUBACK while the
+        next ones are read, and the acknowledged prefix is deleted with one statement."""
         loop = asyncio.get_running_loop()
-        # One in-flight window per round: beyond it paho queues, and its queue walks are O(n) per ack.
-        chunk = self.settings.inflight
-        while True:
-            self._has_data.clear()  # before the peek: a flush after it sets it again
-            try:
-                rows = await loop.run_in_executor(self._io, self.store.peek, chunk)
-            except StoreError as exc:
-                self.health.store_errors_total += 1
-                log.error("mqtt: %s", exc)
-                await asyncio.sleep(1.0)
-                continue
-            if not rows:
-                await self._has_data.wait()
-                continue
-            tasks = conn.publish_ordered([(r.topic, r.payload, r.qos, r.retain) for r in rows])
-            try:
-                await asyncio.gather(*tasks)
-            finally:
-                # Also when the session ends mid-chunk (this task is then cancelled): ack what the
-                # broker did acknowledge; the rest is re-sent first on the next session.
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                await self._ack([r.id for r in rows[: acked_prefix(tasks)]])
+        inflight = self.settings.inflight
+        window: deque[tuple[int, asyncio.Task[None]]] = deque()
+        last = 0  # the newest id handed to this session
+        try:
+            while True:
+                room = inflight - len(window)
+                if room > 0 and (not window or room >= inflight // 4):
+                    self._has_data.clear()  # before the peek: a flush after it sets it again
+                    try:
+                        rows = await loop.run_in_executor(self._io, self.store.peek, room, last)
+                    except StoreError as exc:
+                        self._store_failed(exc)
+                        await asyncio.sleep(1.0)
+                        continue
+                    if rows:
+                        tasks = conn.publish_ordered([(r.topic, r.payload, r.qos, r.retain) for r in rows])
+                        window.extend(zip((r.id for r in rows), tasks, strict=True))
+                        last = rows[-1].id
+                if not window:
+                    await self._has_data.wait()
+                    continue
+                await asyncio.wait([window[0][1]], timeout=None if len(window) >= inflight else 0.02)
+                await self._ack_done(window, raise_errors=True)
+        finally:
+            # Also when the session ends (this task is then cancelled): ack what the broker did
+            # acknowledge; the rest is re-sent first on the next session.
+            for _, task in window:
+                task.cancel()
+            await asyncio.gather(*(task for _, task in window), return_exceptions=True)
+            await self._ack_done(window, raise_errors=False)
 
-    async def _ack(self, ids: list[int]) -> None:
-        if not ids:
+    async def _ack_done(self, window: deque[tuple[int, asyncio.Task[None]]], *, raise_errors: bool) -> None:
+        """Pop the acknowledged prefix of the window and delete it from the queue."""
+        last, count = 0, 0
+        while window and window[0][1].done():
+            task = window[0][1]
+            error = None if task.cancelled() else task.exception()
+            if task.cancelled() or error is not None:
+                if raise_errors and error is not None:
+                    await self._ack_through(last, count)
+                    raise error
+                break
+            last, count = window.popleft()[0], count + 1
+        await self._ack_through(last, count)
+
+    async def _ack_through(self, last: int, count: int) -> None:
+        if not count:
             return
         try:
-            await asyncio.get_running_loop().run_in_executor(self._io, self.store.ack, ids)
-        except StoreError as exc:  # they will be sent again: duplicates, never losses
-            self.health.store_errors_total += 1
-            log.error("mqtt: %s", exc)
-        self.health.published_total += len(ids)
+            await asyncio.get_running_loop().run_in_executor(self._io, self.store.ack_through, last)
+        except StoreError as exc:  # deleted by the next ack, or sent again: duplicates, never losses
+            self._store_failed(exc)
+        self.health.published_total += count
         self._update_health()

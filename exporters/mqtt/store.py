@@ -7,8 +7,9 @@ Contract:
 - Limits (messages, payload bytes, age): at the limit the *oldest* are deleted and counted in
   `dropped_total`. Fresh data is worth more than old data to a live dashboard, and a bounded
   file never fills the disk of an edge box.
-- A file that cannot be opened or written raises `StoreError` with the path and the reason;
-  `write_errors_total` counts failed writes. Nothing is retried in here: the caller decides.
+- A file that cannot be opened or written raises `StoreError` with the path and the reason
+  ("disk full" first when SQLite says so); `write_errors_total` counts failed writes. Nothing is
+  retried in here: the caller decides. On a full disk even acks fail (a delete needs WAL pages).
 
 Durability: WAL with `synchronous=NORMAL`: a committed message survives a process crash; a power
 loss may lose the last transactions but never corrupts the file.
@@ -89,7 +90,7 @@ class MessageStore:
                 "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM messages"
             ).fetchone()
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"MQTT message store {self.path!r} cannot be opened: {exc}") from None
+            raise StoreError(f"MQTT message store {self.path!r} cannot be opened: {_reason(exc)}") from None
         self._count, self._bytes = int(count), int(size)
 
     @classmethod
@@ -121,6 +122,7 @@ class MessageStore:
         if not rows:
             return 0
         with self._lock:
+            before = (self._count, self._bytes, self.dropped_total)
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(
@@ -129,27 +131,30 @@ class MessageStore:
                 self._count += len(rows)
                 self._bytes += sum(len(r[1]) for r in rows)
                 self._enforce(now)
-                self._db.execute("COMMIT")
+                self._db.execute("COMMIT")  # on a full disk, this is what fails
             except sqlite3.Error as exc:
                 self._rollback()
+                self._count, self._bytes, self.dropped_total = before  # rolled back: none of it happened
                 self.write_errors_total += 1
                 raise StoreError(
-                    f"MQTT message store {self.path!r}: {len(rows)} messages not stored: {exc}"
+                    f"MQTT message store {self.path!r}: {len(rows)} messages not stored: {_reason(exc)}"
                 ) from None
         return len(rows)
 
-    def peek(self, n: int) -> list[StoredMessage]:
-        """The oldest `n` pending messages, in order (expired ones are dropped first)."""
+    def peek(self, n: int, after: int = 0) -> list[StoredMessage]:
+        """The oldest `n` pending messages with an id above `after`, in order (expired ones dropped first)."""
         with self._lock:
             try:
                 if self._count:
                     self._expire(self._clock())
                 cursor = self._db.execute(
-                    "SELECT id, topic, payload, qos, retain, created FROM messages ORDER BY id LIMIT ?", (n,)
+                    "SELECT id, topic, payload, qos, retain, created FROM messages"
+                    " WHERE id > ? ORDER BY id LIMIT ?",
+                    (after, n),
                 )
                 return [StoredMessage(i, t, bytes(p), q, bool(r), c) for i, t, p, q, r, c in cursor]
             except sqlite3.Error as exc:
-                raise StoreError(f"MQTT message store {self.path!r} cannot be read: {exc}") from None
+                raise StoreError(f"MQTT message store {self.path!r} cannot be read: {_reason(exc)}") from None
 
     def ack(self, ids: Iterable[int]) -> None:
         """Delete delivered messages (ids already dropped by a limit are ignored)."""
@@ -166,9 +171,24 @@ class MessageStore:
             except sqlite3.Error as exc:
                 self._rollback()
                 self.write_errors_total += 1
-                raise StoreError(f"MQTT message store {self.path!r}: ack failed: {exc}") from None
+                raise StoreError(f"MQTT message store {self.path!r}: ack failed: {_reason(exc)}") from None
             self._count -= len(gone)
             self._bytes -= sum(gone)
+
+    def ack_through(self, last: int) -> int:
+        """Delete every message up to id `last`: the sender acknowledges a prefix of the queue. How many."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                gone = self._delete("DELETE FROM messages WHERE id <= ? RETURNING LENGTH(payload)", (last,))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                self.write_errors_total += 1
+                raise StoreError(f"MQTT message store {self.path!r}: ack failed: {_reason(exc)}") from None
+            self._count -= len(gone)
+            self._bytes -= sum(gone)
+            return len(gone)
 
     def close(self) -> None:
         """Close the file (pending messages stay in it for the next open)."""
@@ -240,3 +260,10 @@ class MessageStore:
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):  # no transaction open when BEGIN itself failed
             self._db.execute("ROLLBACK")
+
+
+def _reason(exc: sqlite3.Error | OSError) -> str:
+    """SQLite's message, led by "disk full" when the disk (or the file's size limit) is full."""
+    if isinstance(exc, sqlite3.Error) and exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+        return f"disk full ({exc})"
+    return str(exc)
