@@ -51,25 +51,25 @@ class ReplayConnector:
         self.health.mark_up()
         if not samples:
             log.warning("%s: no samples for this connection's signals", self.conn.file)
-        elif self.conn.align == "now":
-            shift = time.time() - samples[0].source_time
-            samples = [s._replace(source_time=s.source_time + shift, server_time=s.server_time + shift)
-                       for s in samples]
+            await asyncio.Event().wait()
         if self.conn.speed > 0:
             await self._paced(samples, sink)
         else:
+            shift = time.time() - samples[0].source_time if self.conn.align == "now" else 0.0
             size = self.conn.batch
             for start in range(0, len(samples), size):
-                batch = samples[start : start + size]
+                batch = _shifted(samples[start : start + size], shift)
                 sink(batch)
                 self.health.samples += len(batch)
                 await asyncio.sleep(0)  # let exporters and the API run between batches
         await asyncio.Event().wait()  # played: stay connected and silent until cancelled
 
     async def _paced(self, samples: list[Sample], sink: SampleSink) -> None:
-        """Each group of samples with one time at (time - first) / speed after the start."""
+        """Each group of samples with one time at (time - first) / speed after the start; with
+        `align: now` their times are shifted as they go, so a sample's time is when it is handed on."""
         loop = asyncio.get_running_loop()
         started, first, speed = loop.time(), samples[0].source_time, self.conn.speed
+        shift = time.time() - first if self.conn.align == "now" else 0.0
         start = 0
         while start < len(samples):
             at = samples[start].source_time
@@ -79,6 +79,12 @@ class ReplayConnector:
             delay = started + (at - first) / speed - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            sink(samples[start:end])
+            sink(_shifted(samples[start:end], shift))
             self.health.samples += end - start
             start = end
+
+
+def _shifted(samples: list[Sample], shift: float) -> list[Sample]:
+    if not shift:
+        return samples
+    return [s._replace(source_time=s.source_time + shift, server_time=s.server_time + shift) for s in samples]

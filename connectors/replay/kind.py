@@ -22,13 +22,16 @@ def create(conn: ReplayConnection, signals: Sequence[BoundSignal], health: LinkH
 
 def explain(conn: ReplayConnection, signals: Sequence[BoundSignal]) -> str:
     pace = "as fast as possible" if conn.speed == 0 else f"at {conn.speed:g}x real time"
-    times = 'shifted to now' if conn.align == 'now' else 'as recorded'
+    times = "shifted to now" if conn.align == "now" else "as recorded"
     lines = [f"{conn.file}: replayed {pace}, times {times}"]
     lines += [f"  {s.binding.source or s.path}  -> {s.path}" for s in signals]
     return "\n".join(lines)
 
 
 KIND = ConnectorKind(
-    name="replay", connection_model=ReplayConnection, validate_binding=validate_binding, create=create,
+    name="replay",
+    connection_model=ReplayConnection,
+    validate_binding=validate_binding,
+    create=create,
     explain=explain,
 )

@@ -13,6 +13,8 @@ one at a time, without I/O:
   hub's park view, closed ones are upserted in the database (one row per scope and window, so a
   replayed message changes nothing), and kept in memory while the database is down.
 - UNS signal topics: the latest value per signal, the end-to-end delay measured on the way.
+- Sparkplug DBIRTH/DDATA of an announced edge node: the same, many values per message (the
+  high-volume path: one DDATA per asset and publish interval instead of one message per value).
 
 Duplicates that at-least-once delivery allows are dropped by message id: an edge's queue numbers
 its messages, in order, per producer (`<producer>-<n>`), so the hub keeps the highest seen.
@@ -44,6 +46,7 @@ from exporters.mqtt.client import ConnectionLost, RawMessage, connect
 from exporters.mqtt.edge_protocol import CompanyModel, ResultsMessage, parse_model, parse_results
 from exporters.mqtt.settings import MqttSettings
 from exporters.mqtt.sparkplug import payloads as spb
+from exporters.mqtt.subscriber import SparkplugDecoder
 from exporters.prometheus.collector import ParkCollector
 from exporters.prometheus.kpi_collector import KpiCollector
 from exporters.prometheus.server import MetricsServer, serve_metrics
@@ -217,6 +220,8 @@ class HubRuntime:
         )
         self._closed_backlog: list[ScopedResult] = []
         self._births: dict[str, int] = {}  # Sparkplug node → bdSeq of its current birth
+        self._nodes: dict[str, str] = {}  # Sparkplug node → the company whose edge announced it
+        self._sparkplug_decoder = SparkplugDecoder()
         self._sync_due = False
         self._warned: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -274,7 +279,9 @@ class HubRuntime:
     # -- the MQTT session -----------------------------------------------------------------------
     @property
     def topics(self) -> list[str]:
-        return [f"{self._root}#", f"{spb.NAMESPACE}/+/NBIRTH/+", f"{spb.NAMESPACE}/+/NDEATH/+"]
+        births_deaths = [f"{spb.NAMESPACE}/+/{kind}/+" for kind in ("NBIRTH", "NDEATH")]
+        device_data = [f"{spb.NAMESPACE}/+/{kind}/+/+" for kind in ("DBIRTH", "DDATA")]
+        return [f"{self._root}#", *births_deaths, *device_data]
 
     async def _session_loop(self) -> None:
         backoff = Backoff(self.mqtt.reconnect.initial, self.mqtt.reconnect.cap)
@@ -428,6 +435,9 @@ class HubRuntime:
 
     def _sparkplug(self, topic: str, data: bytes) -> None:
         levels = topic.split("/")
+        if len(levels) == 5 and levels[2] in ("DBIRTH", "DDATA"):
+            self._sparkplug_values(topic, levels, data)
+            return
         if len(levels) != 4:
             return
         node = f"{levels[1]}/{levels[3]}"
@@ -446,6 +456,36 @@ class HubRuntime:
         for name, model in self.models.items():
             if model.sparkplug_node == node:
                 self._edges[name].health.mark_down("Sparkplug NDEATH")
+
+    def _sparkplug_values(self, topic: str, levels: list[str], data: bytes) -> None:
+        """Device births and data of an announced edge node: asset `a.b.c` → path `a/b/c`, metric = signal."""
+        node = f"{levels[1]}/{levels[3]}"
+        company = self._nodes.get(node)
+        asset = levels[4].replace(".", "/")
+        if company is None or not asset.startswith(company + "/"):
+            return  # not a node an edge announced, or a device outside its company
+        try:
+            values = self._sparkplug_decoder.decode(topic, data)
+        except Exception:  # protobuf's DecodeError and others on garbage
+            self._reject(company, f"undecodable Sparkplug message on {topic}")
+            return
+        self._alive(company)
+        now = time.time()
+        latest, index_of = self.snapshot.latest, self._signal_index
+        batch = []
+        for value in values:
+            index = index_of.get(f"{asset}/{value.path.rsplit('/', 1)[1]}")
+            if index is None:
+                continue
+            at = value.source_time if value.source_time is not None else now
+            sample = Sample(index, value.value, value.status or 0, at, value.server_time or at)  # type: ignore[arg-type]
+            self.health.samples_total += 1
+            self.health.observe_delay(max(0.0, now - at))
+            current = latest[index]
+            if current is None or at >= current.source_time:
+                batch.append(sample)
+        if batch:
+            self.snapshot.push(batch)
 
     def _alive(self, company: str) -> None:
         self._last_seen[company] = time.monotonic()
@@ -475,6 +515,7 @@ class HubRuntime:
         self.park, self.snapshot = park, snapshot
         self.links = [self._edges[c] for c in sorted(self._edges)]
         self._signal_index = {s.path: s.index for s in park.signals}
+        self._nodes = {m.sparkplug_node: c for c, m in self.models.items() if m.sparkplug_node}
         self.kpi.set_park(park)
         self.registry.unregister(self._park_collector)
         self._park_collector = ParkCollector(

@@ -146,7 +146,9 @@ def test_broker_outage_loses_no_sample_and_no_kpi_result(
     assert during > 0, "windows closed while the broker was away"
     for c in COMPANIES:
         assert metric_value(edge_metrics[c], "parklink_mqtt_dropped_total") == 0
-        assert (metric_value(edge_metrics[c], "parklink_connection_reconnects_total", connection="mqtt") or 0) >= 1
+        assert (
+            metric_value(edge_metrics[c], "parklink_connection_reconnects_total", connection="mqtt") or 0
+        ) >= 1
     assert (metric_value(hub_metrics, "parklink_connection_reconnects_total", connection="mqtt") or 0) >= 1
     results = sum(len(park.hub_results(c)) for c in COMPANIES)
     print(
@@ -176,7 +178,9 @@ def test_killed_edge_is_marked_down_recovers_and_leaves_no_duplicate_rows(
         marked = time.monotonic() - killed
         bolt.start()
         wait_for(lambda: up() == 1, 60, "bolt up again")
-        reconnects = park.hub_metric("parklink_connection_reconnects_total", company="bolt", connection="edge")
+        reconnects = park.hub_metric(
+            "parklink_connection_reconnects_total", company="bolt", connection="edge"
+        )
         # The restarted edge closes its windows again: the hub absorbs the replay.
         wait_for(
             lambda: (park.hub_metric("parklink_hub_results_stored_total") or 0) >= stored_before + len(rows),

@@ -211,3 +211,30 @@ def test_only_accepted_companies(tmp_path: Path, edges: Park) -> None:
     announce(hub, edges, "acme")
     announce(hub, edges, "bolt")
     assert set(hub.park.companies) == {"acme"} and hub.health.rejected_total == 2
+
+
+def sparkplug(kind: str, device: str, metrics: list[tuple[int, str | None, int]], at: float) -> RawMessage:
+    payload = spb.pb.Payload(timestamp=spb.ms(at), seq=1)
+    for alias, name, v in metrics:
+        spb.add_metric(
+            payload, alias=alias, datatype=spb.pb.UInt32, value=v, status=0, timestamp=at, name=name
+        )
+    return RawMessage(spb.topic("harbour", kind, "gw", device), payload.SerializeToString(), 0, False)
+
+
+def test_sparkplug_device_data_of_an_announced_node(hub: HubRuntime, edges: Park) -> None:
+    now = time.time()
+    device = "acme.north.line-1.m1"
+    hub.handle(sparkplug("DBIRTH", device, [(16, "state", 3)], now))  # before the model: whose node?
+    assert hub.health.samples_total == 0
+    announce(hub, edges, "acme", node="harbour/gw")
+    hub.handle(sparkplug("DBIRTH", device, [(16, "state", 3), (17, "good_count", 10)], now - 1))
+    hub.handle(sparkplug("DDATA", device, [(17, None, 12)], now))  # by alias only, as DDATA is
+    good = hub.snapshot.latest[hub._signal_index["acme/north/line-1/m1/good_count"]]
+    state = hub.snapshot.latest[hub._signal_index["acme/north/line-1/m1/state"]]
+    assert good is not None and good.value == 12 and abs(good.source_time - now) < 0.002
+    assert state is not None and state.value == 3
+    assert hub.health.samples_total == 3
+    # A device of another company under acme's node is not acme's to report.
+    hub.handle(sparkplug("DDATA", "bolt.north.line-1.m1", [(16, "state", 1)], now))
+    assert hub.health.samples_total == 3
