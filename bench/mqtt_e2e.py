@@ -262,7 +262,7 @@ async def run(signals: int, seconds: int, rate: float, payload: str) -> dict[str
         "offered_messages_per_second": signals * rate,
         "sent": rows,
         "received": len(delays),
-        "lost": rows - len(delays),
+        "not_received_in_time": rows - len(delays),
         "messages_per_second": received_steady / span if span > 0 else 0.0,
         "bare_aiomqtt_publish_per_second": bare,
         "latency_seconds": {

@@ -35,7 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.prometheus.kpi_collector import KpiCollector
 from orchestrator.cli import _parser
-from orchestrator.config import load_config
+from orchestrator.config import ConfigError, check_role, load_config
 from orchestrator.registry import builtin_kinds
 from orchestrator.runtime import Runtime
 from tests.conftest import free_port, need_server, reachable
@@ -294,6 +294,19 @@ def test_the_example_config_validates(monkeypatch: pytest.MonkeyPatch) -> None:
     loaded = load_config(DEPLOY / "parklink" / "acme.yaml", builtin_kinds())
     assert loaded.mqtt is not None and loaded.mqtt.store.path.is_absolute()
     assert loaded.config.metrics.host == "127.0.0.1" and loaded.http.host == "127.0.0.1"
+    check_role(loaded, "edge")
+
+
+def test_the_hub_config_validates_for_its_role(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARKLINK_MQTT_PASSWORD", "secret")
+    monkeypatch.delenv("PARKLINK_DATABASE_URL", raising=False)
+    loaded = load_config(DEPLOY / "parklink" / "hub.yaml", builtin_kinds())
+    check_role(loaded, "hub")
+    assert loaded.mqtt is not None and loaded.mqtt.clean_start is False and loaded.mqtt.client_id
+    assert loaded.database_url.startswith("postgresql://")
+    assert loaded.hub.companies == ["acme", "bolt", "corex"]
+    with pytest.raises(ConfigError, match="no companies: nothing to connect"):
+        check_role(loaded, "all")  # a hub's config run as an all-in-one says what to do instead
 
 
 def test_the_systemd_unit_and_the_guide_match_the_cli() -> None:
