@@ -123,6 +123,8 @@ def park_config(
     }
     if mqtt is not None:
         config["mqtt"] = mqtt
+        if not companies:  # a hub: a session of its own, never taken over by another test's hub
+            config["mqtt"] = {"client_id": f"hub-{secrets.token_hex(4)}", "clean_start": False, **mqtt}
     return config
 
 
