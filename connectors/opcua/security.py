@@ -182,6 +182,7 @@ async def own_certificate(client: Client, conn: OpcUaConnection, pki: Pki) -> tu
         [ExtendedKeyUsageOID.CLIENT_AUTH],
         {"organizationName": "parklink"},
     )
+    pki.private_key.chmod(0o600)  # the generator writes with the process umask: the key is ours alone
     if not existed:
         cert = load_certificate_file(pki.certificate)
         log.warning(

@@ -220,7 +220,7 @@ class HubRuntime:
         )
         self._closed_backlog: list[ScopedResult] = []
         self._births: dict[str, int] = {}  # Sparkplug node → bdSeq of its current birth
-        self._nodes: dict[str, str] = {}  # Sparkplug node → the company whose edge announced it
+        self._nodes: defaultdict[str, set[str]] = defaultdict(set)  # Sparkplug node → companies announcing it
         self._sparkplug_decoder = SparkplugDecoder()
         self._sync_due = False
         self._warned: set[str] = set()
@@ -407,10 +407,15 @@ class HubRuntime:
             if company in self._edges:
                 self._edges[company].health.mark_up()
             return
-        # The will of an edge process: every company it hosts is down.
-        for name, model in self.models.items():
-            if name == company or (client_id and model.client_id == client_id):
-                self._edges[name].health.mark_down("edge offline (its MQTT will: the connection was lost)")
+        # The will of an edge process: every company it hosts is down. Only the process that
+        # announced this company speaks for the others it hosts (same client id as its model's),
+        # so one edge cannot mark another company's edge down.
+        own = self.models.get(company)
+        hosted = {company}
+        if own is not None and client_id and own.client_id == client_id:
+            hosted |= {name for name, model in self.models.items() if model.client_id == client_id}
+        for name in hosted & set(self._edges):
+            self._edges[name].health.mark_down("edge offline (its MQTT will: the connection was lost)")
 
     def _take_results(self, company: str, message: ResultsMessage) -> None:
         if message.company != company:
@@ -453,17 +458,16 @@ class HubRuntime:
             return
         if bdseq is not None and self._births.get(node, bdseq) != bdseq:
             return  # the death of an older session, delivered late: the node is alive again
-        for name, model in self.models.items():
-            if model.sparkplug_node == node:
-                self._edges[name].health.mark_down("Sparkplug NDEATH")
+        for name in self._nodes.get(node, ()):
+            self._edges[name].health.mark_down("Sparkplug NDEATH")
 
     def _sparkplug_values(self, topic: str, levels: list[str], data: bytes) -> None:
         """Device births and data of an announced edge node: asset `a.b.c` → path `a/b/c`, metric = signal."""
         node = f"{levels[1]}/{levels[3]}"
-        company = self._nodes.get(node)
         asset = levels[4].replace(".", "/")
-        if company is None or not asset.startswith(company + "/"):
-            return  # not a node an edge announced, or a device outside its company
+        company = asset.partition("/")[0]
+        if company not in self._nodes.get(node, ()):
+            return  # not a node this device's company announced: nobody can report for another
         try:
             values = self._sparkplug_decoder.decode(topic, data)
         except Exception:  # protobuf's DecodeError and others on garbage
@@ -515,7 +519,10 @@ class HubRuntime:
         self.park, self.snapshot = park, snapshot
         self.links = [self._edges[c] for c in sorted(self._edges)]
         self._signal_index = {s.path: s.index for s in park.signals}
-        self._nodes = {m.sparkplug_node: c for c, m in self.models.items() if m.sparkplug_node}
+        self._nodes = defaultdict(set)
+        for name, model in self.models.items():
+            if model.sparkplug_node:
+                self._nodes[model.sparkplug_node].add(name)
         self.kpi.set_park(park)
         self.registry.unregister(self._park_collector)
         self._park_collector = ParkCollector(

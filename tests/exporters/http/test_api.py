@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from exporters.http.tokens import ApiTokenRow, hash_token
 from models.park import AssetRef
 from orchestrator.kpi.service import save_results
 from orchestrator.kpi.windows import Window
-from tests.exporters.http.conftest import Park, bearer
+from tests.exporters.http.conftest import Park, bearer, client_for
 from tests.exporters.http.helpers import CANARY, ERROR_CANARY, KEY4, WritingFakeConnector, results_for
 
 ACME_ASSET = "acme/north/hall/l1/acme-m1"
@@ -175,6 +176,22 @@ async def test_writes_need_an_operator_a_writable_signal_and_a_writing_connector
     link = next(link for link in park.runtime.links if link.ref.company == "acme")
     link.connector = object()  # type: ignore[assignment]  # a kind that cannot write
     assert (await client.post(url, json={"value": 1}, headers=bearer(token))).status_code == 409
+
+
+async def test_every_write_is_logged_with_its_token_never_the_secret(
+    sqlite_park: Park, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The audit line of a write names the signal, the value, the token's id and name and the
+    device's answer; the token itself is not in it."""
+    caplog.set_level(logging.INFO, logger="parklink")
+    token = sqlite_park.tokens["acme_operator"]
+    url = f"/api/v1/assets/{ACME_ASSET}/signals/setpoint/write"
+    async with client_for(sqlite_park.app) as c:
+        assert (await c.post(url, json={"value": 4.25}, headers=bearer(token))).status_code == 200
+    token_id = next(t.id for t in list_tokens(sqlite_park.db) if t.name == "acme operator")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("write ")]
+    assert lines == [f"write {ACME_ASSET}/setpoint = 4.25 by token {token_id} (acme operator): Good"]
+    assert token not in caplog.text
 
 
 async def test_401_403_404_and_revoked_tokens(client: httpx.AsyncClient, park: Park) -> None:

@@ -152,6 +152,20 @@ def test_results_are_filtered_again_by_the_announced_policy(hub: HubRuntime, edg
     assert [r.company for r in hub.kpi.current] == ["bolt"]
 
 
+def test_a_result_of_another_company_inside_a_message_is_refused(hub: HubRuntime, edges: Park) -> None:
+    """A message that names its own company but carries another company's scopes: those are refused,
+    even where the other company's own policy would share them (acme shares every level)."""
+    announce(hub, edges, "acme")
+    announce(hub, edges, "bolt", client_id="edge-2")
+    foreign = results_of(edges, "acme")
+    own = [r for r in results_of(edges, "bolt") if r.level == "company"]
+    topic = edge_topic(PREFIX, "harbour", "bolt", "results")
+    hub.handle(message(topic, results_message("current", "bolt", 5000.0, [*foreign, *own]), "b-1"))
+    assert [(r.company, r.level) for r in hub.kpi.current] == [("bolt", "company")]
+    assert hub.health.rejected_total == len(foreign)
+    assert all(p.names[0] == "bolt" for p in hub.kpi.view.scopes)
+
+
 def test_results_before_the_model_wait_for_it(hub: HubRuntime, edges: Park) -> None:
     topic = edge_topic(PREFIX, "harbour", "acme", "results")
     hub.handle(message(topic, results_message("current", "acme", 5000.0, results_of(edges, "acme")), "a-1"))
@@ -238,3 +252,30 @@ def test_sparkplug_device_data_of_an_announced_node(hub: HubRuntime, edges: Park
     # A device of another company under acme's node is not acme's to report.
     hub.handle(sparkplug("DDATA", "bolt.north.line-1.m1", [(16, "state", 1)], now))
     assert hub.health.samples_total == 3
+
+
+def test_one_edge_cannot_mark_another_down_or_take_its_sparkplug_node(hub: HubRuntime, edges: Park) -> None:
+    announce(hub, edges, "acme", client_id="edge-a", node="harbour/gw-a")
+    announce(hub, edges, "bolt", client_id="edge-b", node="harbour/gw-b")
+    # acme's topic, naming bolt's client: only acme goes down.
+    hub.handle(
+        message(edge_topic(PREFIX, "harbour", "acme", "status"), {"online": False, "client_id": "edge-b"})
+    )
+    up = {link.ref.company: link.health.up for link in hub.links}
+    assert up == {"acme": False, "bolt": True}
+    # acme claims bolt's Sparkplug node: bolt's data still lands, acme cannot report bolt's assets.
+    announce(hub, edges, "acme", client_id="edge-a", node="harbour/gw-b")
+    now = time.time()
+    bolt_device = "bolt.north.line-1.m1"
+    birth = sparkplug("DBIRTH", bolt_device, [(16, "state", 3)], now)._replace(
+        topic=spb.topic("harbour", "DBIRTH", "gw-b", bolt_device)
+    )
+    hub.handle(birth)
+    state = hub.snapshot.latest[hub._signal_index["bolt/north/line-1/m1/state"]]
+    assert state is not None and state.value == 3
+    forged = sparkplug("DDATA", bolt_device, [(16, None, 1)], now + 1)._replace(
+        topic=spb.topic("harbour", "DDATA", "gw-a", bolt_device)
+    )
+    hub.handle(forged)
+    state = hub.snapshot.latest[hub._signal_index["bolt/north/line-1/m1/state"]]
+    assert state is not None and state.value == 3
