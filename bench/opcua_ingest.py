@@ -30,7 +30,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from asyncua import Client, ua
+from asyncua import ua
+from asyncua.client.client import Client
+from asyncua.common.node import Node
 from asyncua.common.subscription import Subscription
 
 WARMUP = 2.0
@@ -81,6 +83,7 @@ async def measure(
     await asyncio.sleep(WARMUP)
     gc.collect()
     after = rss_mb()
+    print("MEASURING", file=sys.stderr, flush=True)  # bench.profile_hot_path attaches py-spy now
     counter.values = 0
     cpu0, t1 = time.process_time(), time.monotonic()
     await asyncio.sleep(seconds)
@@ -133,9 +136,8 @@ async def bare_turn(endpoint: str, nodes: int, seconds: float, raw: bool) -> Tur
             await sub.init()
         else:
             sub = await client.create_subscription(100, Handler(), queue_maxsize=0)
-        await sub.subscribe_data_change(
-            [client.get_node(n) for n in node_ids(nodes)], queuesize=1, sampling_interval=100
-        )
+        targets: list[Node] = [client.get_node(n) for n in node_ids(nodes)]
+        await sub.subscribe_data_change(targets, queuesize=1, sampling_interval=ua.Double(100))
 
     async def stop() -> None:
         await client.disconnect()

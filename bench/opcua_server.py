@@ -13,8 +13,10 @@ import logging
 import signal
 import time
 from datetime import UTC, datetime
+from typing import Any
 
-from asyncua import Server, ua
+from asyncua import ua
+from asyncua.server.server import Server
 
 
 async def serve(port: int, nodes: int, period: float) -> None:
@@ -24,12 +26,16 @@ async def serve(port: int, nodes: int, period: float) -> None:
     server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/bench/")
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     idx = await server.register_namespace("urn:parklink:bench")
-    root = await server.nodes.objects.add_folder(ua.NodeId("Bench", idx), "Bench")
+
+    def node_id(name: str) -> ua.NodeId:
+        return ua.NodeId.from_string(f"ns={idx};s={name}")
+
+    root = await server.nodes.objects.add_folder(node_id("Bench"), "Bench")
     variables = []
     for start in range(0, nodes, 100):
-        folder = await root.add_folder(ua.NodeId(f"Bench.F{start // 100:04d}", idx), f"F{start // 100:04d}")
+        folder = await root.add_folder(node_id(f"Bench.F{start // 100:04d}"), f"F{start // 100:04d}")
         for i in range(start, min(start + 100, nodes)):
-            variables.append(await folder.add_variable(ua.NodeId(f"Bench.T{i:05d}", idx), f"T{i:05d}", 0.0))
+            variables.append(await folder.add_variable(node_id(f"Bench.T{i:05d}"), f"T{i:05d}", 0.0))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -41,9 +47,8 @@ async def serve(port: int, nodes: int, period: float) -> None:
             started = time.monotonic()
             value += 1.0
             now = datetime.now(UTC)
-            dv = ua.DataValue(
-                ua.Variant(value, ua.VariantType.Double), SourceTimestamp=now, ServerTimestamp=now
-            )
+            new: Any = ua.DataValue  # asyncua's stubs want its DateTime alias for datetimes
+            dv = new(ua.Variant(value, ua.VariantType.Double), SourceTimestamp=now, ServerTimestamp=now)
             for n, var in enumerate(variables):
                 await server.write_attribute_value(var.nodeid, dv)
                 if n % 200 == 199:

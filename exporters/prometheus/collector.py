@@ -3,32 +3,38 @@
 Nothing is set per sample: the hot path only replaces snapshot slots. At scrape time each signal
 becomes one sample of the family `parklink_<signal>_<base unit>` with labels company, site, line,
 asset (a bounded set: the configured hierarchy). Bad values are left out (absent, not stale).
+
+A scrape of 100,000 signals is 210,000 samples, so `collect` builds them directly instead of
+calling `add_metric`, whose `dict(zip(...))` per sample was a fifth of the scrape
+(`python -m bench.profile_hot_path --what scrape`): the label dict of the value samples is built
+once per asset and shared by all its signals' samples, scrape after scrape (prometheus_client only
+reads it); a quality sample's labels are a copy of that dict plus `signal`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample as MetricSample
 
 from connectors.base import LinkHealth
 from models.park import Park
-from models.status import quality_of
 from models.units import to_base_unit
 from orchestrator.snapshot import Snapshot
 
 PREFIX = "parklink"
 ASSET_LABELS = ["company", "site", "line", "asset"]
+QUALITY_LABELS = (*ASSET_LABELS, "signal")
 _NUMERIC = (int, float)
+# quality as exported, by the two severity bits of a StatusCode (models.status.quality_of)
+_QUALITY = (2.0, 1.0, 0.0, 0.0)
 
-
-@dataclass(frozen=True, slots=True)
-class _Series:
-    signal: int
-    labels: tuple[str, ...]
-    factor: float
+# (signal index, the asset's shared label dict, factor to the base unit)
+_ValueSeries = tuple[int, dict[str, str], float]
+# (signal index, the asset's shared label dict, signal name)
+_QualitySeries = tuple[int, dict[str, str], str]
 
 
 class ParkCollector(Collector):
@@ -36,46 +42,55 @@ class ParkCollector(Collector):
 
     def __init__(self, park: Park, snapshot: Snapshot, health: Sequence[LinkHealth]) -> None:
         self._park, self._snapshot, self._health = park, snapshot, health
-        families: dict[str, tuple[str, list[_Series]]] = {}
-        self._quality: list[_Series] = []
+        families: dict[str, tuple[str, list[_ValueSeries]]] = {}
+        self._quality: list[_QualitySeries] = []
+        by_asset: dict[tuple[str, ...], dict[str, str]] = {}  # one label dict per asset, shared
         for signal in park.signals:
             suffix, factor = to_base_unit(signal.unit)
             name = f"{PREFIX}_{signal.name}" + (
                 f"_{suffix}" if suffix and not signal.name.endswith(suffix) else ""
             )
             asset = signal.asset
-            labels = (asset.company, asset.site, asset.line, asset.asset)
+            values = (asset.company, asset.site, asset.line, asset.asset)
+            labels = by_asset.get(values)
+            if labels is None:
+                labels = by_asset[values] = dict(zip(ASSET_LABELS, values, strict=True))
             unit_note = f" (device unit {signal.unit!r})" if signal.unit else ""
             families.setdefault(
                 name, (f"Signal {signal.name}{unit_note}, latest Good or Uncertain value", [])
             )
-            families[name][1].append(_Series(signal.index, labels, factor))
-            self._quality.append(_Series(signal.index, (*labels, signal.name), 1.0))
+            families[name][1].append((signal.index, labels, factor))
+            self._quality.append((signal.index, labels, signal.name))
         self._families = families
 
     def describe(self) -> Iterable[Metric]:
         return []  # families depend on the park; no duplicate checks needed in our own registry
 
     def collect(self) -> Iterable[Metric]:
-        latest = self._snapshot.latest
+        latest, quality_of_severity, numeric = self._snapshot.latest, _QUALITY, _NUMERIC
         for name, (help_text, series) in self._families.items():
             family = GaugeMetricFamily(name, help_text, labels=ASSET_LABELS)
-            for item in series:
-                sample = latest[item.signal]
-                if sample is None or quality_of(sample.status) == 0:
-                    continue
+            append = family.samples.append  # what add_metric does, without a dict per sample
+            for index, labels, factor in series:
+                sample = latest[index]
+                if sample is None or not quality_of_severity[(sample.status >> 30) & 3]:
+                    continue  # Bad: absent, not stale
                 value = sample.value
-                if isinstance(value, _NUMERIC):  # bool is an int
-                    family.add_metric(item.labels, float(value) * item.factor)
+                if isinstance(value, numeric):  # bool is an int
+                    append(MetricSample(name, labels, float(value) * factor, None))
             yield family
         quality = GaugeMetricFamily(
             f"{PREFIX}_signal_quality",
             "Quality of the latest sample: 2 good, 1 uncertain, 0 bad or none yet",
-            labels=[*ASSET_LABELS, "signal"],
+            labels=QUALITY_LABELS,
         )
-        for item in self._quality:
-            sample = latest[item.signal]
-            quality.add_metric(item.labels, 0.0 if sample is None else float(quality_of(sample.status)))
+        append, name = quality.samples.append, quality.name
+        for index, asset_labels, signal_name in self._quality:
+            sample = latest[index]
+            q = 0.0 if sample is None else quality_of_severity[(sample.status >> 30) & 3]
+            labels = asset_labels.copy()  # a copy and one key: 5x cheaper than dict(zip(...))
+            labels["signal"] = signal_name
+            append(MetricSample(name, labels, q, None))
         yield quality
         yield from self._asset_info()
         yield from self._connection_health()
