@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -132,6 +133,9 @@ class Runtime:
         host = self.metrics_host or settings.host
         port = settings.port if self.metrics_port is None else self.metrics_port
         self.metrics = serve_metrics(self.registry, host, port)
+        # The park, its bindings and collectors live as long as the process: move them out of the
+        # garbage collector's sight, so full collections stop walking ~10 objects per signal.
+        gc.freeze()
         for link in self.links:
             self._tasks.append(asyncio.create_task(self._supervise(link), name=f"link {link.ref.id}"))
         if self.mqtt is not None:
