@@ -145,6 +145,8 @@ def load_config(path: Path, kinds: Mapping[str, ConnectorKind]) -> LoadedConfig:
         located = load_file(path)
     except FileNotFoundError:
         raise ConfigError([ConfigIssue(0, "", "no such file", name)]) from None
+    except OSError as exc:  # a directory, no permission, an I/O error
+        raise ConfigError([ConfigIssue(0, "", f"cannot read: {exc.strerror or exc}", name)]) from None
     except YamlError as exc:
         raise ConfigError([ConfigIssue(exc.line or 0, render_path(exc.path), str(exc), name)]) from None
     issues = _Issues(name, located)

@@ -38,28 +38,116 @@ class YamlError(ValueError):
         self.path = path
 
 
+# A park config nests about a dozen levels and holds thousands of values; these bounds only stop
+# documents built to exhaust the parser: deep nesting, and aliases that expand exponentially
+# ("billion laughs") or refer to themselves.
+MAX_DEPTH = 64
+MAX_NODES = 1_000_000  # counting an aliased node each time it is used
+
+
 def load(text: str) -> Located:
     """Parse one YAML document, keeping key lines and refusing duplicate keys."""
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # checks the characters first
         node = loader.get_single_node()
         if node is None:
             return Located(None, {})
+        _check_size(node)
         lines: dict[KeyPath, int] = {}
         _walk(node, (), lines)
-        data = loader.construct_document(node)
+        try:
+            data = loader.construct_document(node)
+        except yaml.YAMLError:
+            raise
+        except Exception:  # PyYAML's scalar constructors raise plain errors, e.g. for 2026-13-45
+            raise _unreadable_scalar(node) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise YamlError(f"not valid YAML: {exc.problem or exc}", line) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, most control codes)
+        line = text.count("\n", 0, exc.position) + 1
+        raise YamlError(f"not valid YAML: character #x{exc.character:04x} is not allowed", line) from None
+    except yaml.YAMLError as exc:  # none known besides the two above; a message rather than a traceback
+        raise YamlError(f"not valid YAML: {exc}", None) from None
+    except RecursionError:  # the parser recurses once per level, before _check_size can count them
+        raise YamlError(f"not valid YAML: nested more than {MAX_DEPTH} levels deep", None) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return Located(data, lines)
 
 
 def load_file(path: Path) -> Located:
-    """`load` for a file."""
-    return load(path.read_text(encoding="utf-8"))
+    """`load` for a file; raises YamlError for a file that is not UTF-8 text, OSError if unreadable."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise YamlError(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start}", line) from None
+    return load(text)
+
+
+def _check_size(root: yaml.Node) -> None:
+    """Refuse a document nested deeper than MAX_DEPTH, with more than MAX_NODES values, or with an
+    alias inside the value it names. Linear in the nodes as written: an aliased node is sized once."""
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values with aliases expanded, depth)
+    open_nodes: set[int] = set()  # on the path from the root to the node being sized
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if children_done:
+            open_nodes.discard(key)
+            values = 1 + sum(sizes[id(child)][0] for child in children)
+            depth = 1 + max((sizes[id(child)][1] for child in children), default=0)
+            line = node.start_mark.line + 1
+            if depth > MAX_DEPTH:
+                raise YamlError(f"nested more than {MAX_DEPTH} levels deep", line)
+            if values > MAX_NODES:
+                raise YamlError(f"more than {MAX_NODES:,} values (an alias counts each time it's used)", line)
+            sizes[key] = (values, depth)
+        elif key in open_nodes:
+            raise YamlError("an alias refers to a value that contains it", node.start_mark.line + 1)
+        elif key not in sizes:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+
+
+def _unreadable_scalar(root: yaml.Node) -> YamlError:
+    """The error for the first scalar PyYAML cannot construct (a date like 2026-13-45, !!int abc)."""
+    stack: list[tuple[yaml.Node, KeyPath]] = [(root, ())]
+    seen: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                yaml.SafeLoader("").construct_object(node)
+            except Exception as exc:
+                tag = node.tag.rsplit(":", 1)[-1]
+                message = f"not valid YAML: {node.value!r} is not a valid {tag}: {exc}"
+                return YamlError(message, node.start_mark.line + 1, path)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in reversed(node.value):
+                stack += [(value, (*path, str(key.value))), (key, path)]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(item, (*path, i)) for i, item in reversed(list(enumerate(node.value)))]
+    return YamlError("not valid YAML: a value cannot be read", None)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> None:
