@@ -112,7 +112,10 @@ async def close(client: Client) -> None:
 
 
 def new_client(conn: OpcUaConnection) -> Client:
-    client = Client(conn.endpoint, timeout=conn.timeout, watchdog_intervall=conn.watchdog_interval)
+    # asyncua's own watchdog allows its probe only min(interval, session timeout / 2): with an
+    # interval below `timeout` a server answering within `timeout` would be dropped as dead.
+    watchdog = max(conn.watchdog_interval, conn.timeout)
+    client = Client(conn.endpoint, timeout=conn.timeout, watchdog_intervall=watchdog)
     client.name = client.description = "parklink"
     client.session_timeout = _SESSION_TIMEOUT_MS
     return client
