@@ -245,6 +245,9 @@ class KpiSettings(Strict):
         description="windows computed",
     )
     update_interval: float = Field(10.0, gt=0, description="seconds between updates of current windows")
+    state_interval: float = Field(
+        30.0, gt=0, description="seconds between saves of the engine state (where a restart resumes)"
+    )
     benchmark_min_companies: int = Field(
         3, ge=2, description="park benchmarks per asset type need this many contributing companies"
     )

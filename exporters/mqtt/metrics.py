@@ -31,4 +31,9 @@ class MqttCollector(Collector):
             "parklink_mqtt_store_errors", "Failed reads or writes of the on-disk queue"
         )
         errors.add_metric([], float(h.store_errors_total))
-        yield from (published, queued, dropped, errors)
+        writable = GaugeMetricFamily(
+            "parklink_mqtt_store_writable",
+            "1 while the on-disk queue takes writes, 0 after a failure (disk full): messages wait in memory",
+        )
+        writable.add_metric([], float(h.store_writable))
+        yield from (published, queued, dropped, errors, writable)

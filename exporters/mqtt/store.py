@@ -15,7 +15,8 @@ Durability: WAL with `synchronous=NORMAL`: a committed message survives a proces
 loss may lose the last transactions but never corrupts the file.
 
 Thread safety: one connection guarded by a lock, so the publisher can run writes off the event
-loop in a worker thread while tests call it directly.
+loop in a worker thread while tests call it directly. The connection holds the file exclusively
+(`locking_mode=EXCLUSIVE`: no -shm file, so it opens on a full disk; no second process on it).
 """
 
 from __future__ import annotations
@@ -78,11 +79,15 @@ class MessageStore:
         self.write_errors_total = 0
         self._clock = clock
         self._lock = threading.Lock()
+        db: sqlite3.Connection | None = None
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE), one per batch.
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db = self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # One connection owns the file, so the WAL index lives in its memory, not in a -shm file
+            # that needs disk space: a restart on a full disk still opens the queue and sends it.
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
@@ -90,6 +95,8 @@ class MessageStore:
                 "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM messages"
             ).fetchone()
         except (sqlite3.Error, OSError) as exc:
+            if db is not None:
+                db.close()
             raise StoreError(f"MQTT message store {self.path!r} cannot be opened: {_reason(exc)}") from None
         self._count, self._bytes = int(count), int(size)
 

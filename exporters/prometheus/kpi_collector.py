@@ -19,7 +19,7 @@ from typing import Literal
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from orchestrator.kpi.service import KpiSource
+from orchestrator.kpi.service import KpiService, KpiSource
 
 PREFIX = "parklink_kpi"
 SCOPE_LABELS = ["level", "company", "site", "area", "line", "asset", "window"]
@@ -123,6 +123,20 @@ class KpiCollector(Collector):
             )
             cost.add_metric([], self._service.job_seconds)
             yield cost
+            if isinstance(self._service, KpiService):
+                yield from self._database(self._service)
+
+    @staticmethod
+    def _database(service: KpiService) -> Iterable[Metric]:
+        pending = GaugeMetricFamily(
+            f"{PREFIX}_results_pending", "Closed KPI results waiting in memory for the database"
+        )
+        pending.add_metric([], float(service.results_pending))
+        errors = CounterMetricFamily(
+            f"{PREFIX}_db_errors", "Failed database writes of the KPI jobs (results, state, retention)"
+        )
+        errors.add_metric([], float(service.db_errors))
+        yield from (pending, errors)
 
     def _counters(self) -> Iterable[Metric]:
         families = {

@@ -335,7 +335,10 @@ class KpiEngine:
         """Resume from `state()`; assets and signals no longer configured are skipped.
 
         With `mark_gap`, every asset is UNKNOWN from the save until its next sample: parklink was
-        not watching, and the last state must not be stretched over the outage.
+        not watching, and the last state must not be stretched over the outage. Without it (the
+        data clock: time is the samples' own, and the source plays again what followed the save),
+        the timelines go on from their last sample, and what the source plays again from before
+        it is ignored (see `StateTimeline.seal`).
         """
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"KPI engine state version {state.get('version')!r}, expected {STATE_VERSION}")
@@ -363,6 +366,9 @@ class KpiEngine:
                 _adopt(series, Cumulative.from_state(saved_series))
         if mark_gap:
             self.gap(float(state["saved_at"]))
+        else:
+            for a in self._assets.values():
+                a.timeline.seal()
 
 
 def _adopt(target: CounterTracker | Cumulative, source: CounterTracker | Cumulative) -> None:

@@ -2,9 +2,14 @@
 
 The engine is fed by the snapshot (as a batch listener). Jobs run on the event loop; database
 work runs in a thread. Closed windows are persisted idempotently (unique per scope and window), and
-the engine's state is saved every `STATE_EVERY` seconds and at shutdown, so a restart mid-shift
-resumes the shift from where it was (the outage itself is UNKNOWN time, reported as coverage).
-Windows that ended while parklink was down are closed at the next start (catch-up).
+the engine's state is saved every `kpi.state_interval` seconds and at shutdown, so a restart
+mid-shift resumes the shift from where it was (the outage itself is UNKNOWN time, reported as
+coverage; under the data clock there is no outage in data time). Windows that ended while parklink
+was down are closed at the next start (catch-up).
+
+While the database is unavailable, closed results wait in memory, in order (up to `PENDING_MAX`),
+and are written first at the next close; the state is not saved meanwhile, so it never claims
+windows closed whose results are not stored. The outage is logged once, and its end once.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, delete, tuple_
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, select
 
 from models.park import AssetRef, Park
 from models.tables import KpiResultRow, KpiStateRow
+from orchestrator.kpi.clock import DataClock
 from orchestrator.kpi.elements import EMPTY, Elements
 from orchestrator.kpi.engine import KpiEngine
 from orchestrator.kpi.results import ScopedResult, scoped_results
@@ -32,10 +39,10 @@ from orchestrator.kpi.windows import Window, calendar_window, calendar_windows, 
 from orchestrator.sharing import ParkView, park_view
 
 log = logging.getLogger("parklink.kpi")
-STATE_EVERY = 30.0
 CLOSE_EVERY = 15.0
 SETTLE = 5.0  # seconds of lag before time counts as settled (late samples within it still count)
 HISTORY = 3 * 86400.0  # what the engine keeps in memory: enough for the longest window plus catch-up
+PENDING_MAX = 100_000  # closed results kept in memory while the database is unavailable (then: oldest go)
 Clock = Callable[[], float]
 ResultListener = Callable[[str, Sequence[ScopedResult], ParkView, float], None]
 """Called with ("current" | "closed", results, their park view, now) after each update / close."""
@@ -82,6 +89,10 @@ class KpiService:
         self.job_runs = 0
         self._scheduler: AsyncIOScheduler | None = None
         self.listeners: list[ResultListener] = []
+        self._pending: list[ScopedResult] = []  # closed, not yet stored (the database was unavailable)
+        self._storing = asyncio.Lock()  # one writer of `_pending` at a time (close and state jobs)
+        self._db_down = False
+        self.db_errors = 0  # failed database writes (closed results, state, retention)
 
     # -- windows ------------------------------------------------------------------------------
     def _site_windows(self, kind: str, now: float) -> list[tuple[list[AssetRef], Window]]:
@@ -157,8 +168,16 @@ class KpiService:
     async def _update_job(self) -> None:
         self.update()
 
+    @property
+    def results_pending(self) -> int:
+        """Closed results waiting in memory for the database."""
+        return len(self._pending)
+
     async def close_windows(self, now: float | None = None) -> list[ScopedResult]:
-        """Persist every window that ended since the last close (catch-up after downtime too)."""
+        """Persist every window that ended since the last close (catch-up after downtime too).
+
+        Results still waiting for the database are written first; what it does not take waits.
+        """
         started = time.perf_counter()
         now = self.clock() if now is None else now
         until = now - SETTLE
@@ -167,18 +186,16 @@ class KpiService:
         if not math.isfinite(self.closed_until):
             self.closed_until = until  # the first time seen: windows close from here on
             return []
-        if until <= self.closed_until:
-            return []
         results: list[ScopedResult] = []
-        for kind in self.settings.windows:
-            if kind != "rolling_hour":
-                results.extend(
-                    self.results_for(self.ended_windows(kind, self.closed_until, until), kind, now)
-                )
-        self._account(started)
-        if results and self.db is not None:
-            await asyncio.to_thread(save_results, self.db, results)
-        self.closed_until = until
+        if until > self.closed_until:
+            for kind in self.settings.windows:
+                if kind != "rolling_hour":
+                    results.extend(
+                        self.results_for(self.ended_windows(kind, self.closed_until, until), kind, now)
+                    )
+            self.closed_until = until
+            self._account(started)
+        await self._store(results)
         if results:
             log.info("closed %d KPI results", len(results))
             view = park_view(
@@ -193,13 +210,45 @@ class KpiService:
         if not math.isfinite(self.closed_until):
             self.closed_until = first
 
+    async def _store(self, results: Sequence[ScopedResult]) -> None:
+        """Write the waiting results, then `results`, in one transaction; on an outage they all wait."""
+        if self.db is None:
+            return
+        async with self._storing:
+            self._pending.extend(results)
+            excess = len(self._pending) - PENDING_MAX
+            if excess > 0:
+                del self._pending[:excess]
+                log.error("KPI database unavailable too long: %d closed results dropped (the oldest)", excess)
+            if self._pending and await self._write(save_results, list(self._pending)):
+                self._pending.clear()
+
+    async def _write(self, write: Callable[..., None], *args: Any) -> bool:
+        """Run `write(db, *args)` in a thread; False when the database is unavailable."""
+        try:
+            await asyncio.to_thread(write, self.db, *args)
+        except (OperationalError, InterfaceError) as exc:  # unreachable, restarting, connection lost
+            self.db_errors += 1
+            if not self._db_down:
+                self._db_down = True
+                reason = str(exc.orig or exc).strip().splitlines()[0]
+                log.error("KPI database unavailable (%s); closed results wait in memory, retried", reason)
+            return False
+        if self._db_down:
+            self._db_down = False
+            log.warning("KPI database available again (%d waiting results written)", len(self._pending))
+        return True
+
     async def save_state(self, now: float | None = None) -> None:
-        """Persist the engine state and how far windows are closed."""
+        """Persist the engine state and how far windows are closed (after every closed result)."""
         now = self.clock() if now is None else now
         if self.db is None or not math.isfinite(now):
             return
+        await self._store(())
+        if self._pending:
+            return  # the database is down; and `closed_until` must not run ahead of stored results
         state = self.engine.state(now)
-        await asyncio.to_thread(_save_state, self.db, self.park.id, state, self.closed_until)
+        await self._write(_save_state, self.park.id, state, self.closed_until)
 
     async def retention(self, now: float | None = None) -> None:
         """Drop closed results past retention and engine history past what windows need."""
@@ -209,7 +258,7 @@ class KpiService:
         self.engine.prune(now - HISTORY)
         if self.db is not None:
             cutoff = now - self.settings.retention_days * 86400.0
-            await asyncio.to_thread(_delete_before, self.db, cutoff)
+            await self._write(_delete_before, cutoff)
 
     def _account(self, started: float) -> None:
         self.job_seconds += time.perf_counter() - started
@@ -225,12 +274,15 @@ class KpiService:
             if saved is not None:
                 state, closed_until = saved
                 try:
-                    self.engine.load_state(state)
+                    # Under the data clock, time is the samples': parklink being down is no gap in it.
+                    self.engine.load_state(state, mark_gap=self.settings.clock != "data")
                     self.closed_until = closed_until
+                    if isinstance(self.clock, DataClock):
+                        self.clock.resume(float(state["saved_at"]))
                     log.info("KPI state resumed from %s", datetime.fromtimestamp(state["saved_at"], UTC))
                 except (ValueError, KeyError) as exc:
                     log.warning("KPI state not resumed (%s); starting fresh", exc)
-        await self.close_windows(now)
+        await self.close_windows()
 
     async def start(self) -> None:
         """`resume`, then schedule the jobs."""
@@ -245,7 +297,7 @@ class KpiService:
         )
         close_every = min(CLOSE_EVERY, self.settings.update_interval)
         scheduler.add_job(self.close_windows, "interval", seconds=close_every)
-        scheduler.add_job(self.save_state, "interval", seconds=STATE_EVERY)
+        scheduler.add_job(self.save_state, "interval", seconds=self.settings.state_interval)
         scheduler.add_job(self.retention, "interval", hours=1, next_run_time=first)
         scheduler.start()
         self._scheduler = scheduler
@@ -257,6 +309,11 @@ class KpiService:
             self._scheduler = None
         await self.close_windows()
         await self.save_state()
+        if self._pending:
+            log.error(
+                "%d closed KPI results not stored (database unavailable); the next start closes them again",
+                len(self._pending),
+            )
 
 
 def result_row(r: ScopedResult) -> KpiResultRow:

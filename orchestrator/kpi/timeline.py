@@ -12,7 +12,10 @@ Rules, each one a decision:
 - A sample older than the last accepted one is ignored (a late duplicate or a reordered batch
   must not rewrite history), with one exception: while the timeline is UNKNOWN, a good sample ends
   the gap at `received` (when parklink got it). OPC UA stamps a value with the time it last
-  *changed*, so the first value after a reconnect is usually older than the gap.
+  *changed*, so the first value after a reconnect is usually older than the gap. After `seal()`
+  (a restart resumed without a gap) it no longer applies to a sample also *received* before the
+  last one accepted before the seal: the source plays it again (a replay from its start), and the
+  timeline already holds it.
 - Samples with equal timestamps: the last one fed wins (two signals of a composite state that
   change together must not leave a zero-length phantom state, nor a phantom failure).
 
@@ -65,6 +68,7 @@ class StateTimeline:
         "_last_time",
         "_rep_t",
         "_rep_ttr",
+        "_sealed",
         "_times",
         "_undo",
         "_uptime",
@@ -77,6 +81,7 @@ class StateTimeline:
         self._elems: list[TimeElement] = []
         self._last_time: float | None = None  # last accepted sample (may be after the last change)
         self._horizon = _NO_HORIZON  # pruned: the time before this is forgotten (reads UNKNOWN)
+        self._sealed = _NO_HORIZON  # samples received before this never end a gap (see `seal`)
         self._last_known: TimeElement | None = None
         self._uptime = 0.0  # APT + AUST since the last failure, closed segments only
         self._in_episode = False
@@ -110,12 +115,25 @@ class StateTimeline:
         last = self._last_time
         self.set(at if last is None or at >= last else last, _UNKNOWN)
 
+    def seal(self) -> None:
+        """From now on, a sample received before the last one accepted so far is ignored, even while
+        UNKNOWN.
+
+        For a timeline resumed after a restart without a gap: a source that plays again what it
+        sent before (a replay from its start) must not end, nor move, an UNKNOWN state it holds.
+        A value re-sent *now* (OPC UA initial values) still ends the gap at its arrival.
+        """
+        if self._last_time is not None:
+            self._sealed = self._last_time
+
     def set(self, t: float, element: TimeElement, received: float | None = None) -> bool:
         """Enter `element` at `t` (already mapped); False when ignored as out of order."""
         last = self._last_time
         if last is not None and t < last:
             if received is None or element is _UNKNOWN or self.current is not _UNKNOWN:
                 return False
+            if received < self._sealed:
+                return False  # played again after a restart: already in the timeline
             t = received if received > last else last
         self._last_time = t
         times, elems = self._times, self._elems

@@ -261,6 +261,46 @@ def test_restart_mid_shift_gives_the_uninterrupted_result() -> None:
     assert with_gap.gq == expected.gq
 
 
+def test_resume_without_gap_ignores_what_the_source_plays_again() -> None:
+    """Resumed without a gap (the data clock) and fed the record again from its start (a replay
+    restarts from its first sample), the engine never departs from the uninterrupted one, also when
+    the save fell while the state was UNKNOWN: an old Good sample played again must not end that gap
+    (not even until the sample that caused it is played again too)."""
+    park = make_park((asset_ref("m1", pru=2.0), STANDARD_SIGNALS))
+    state, count = index_of(park, "m1", "state"), index_of(park, "m1", "good_count")
+    t0 = at("2025-03-10 06:00")
+    save = t0 + 40 * MIN  # the state has been UNKNOWN for ten minutes
+    record = [
+        [good(state, 2, t0), good(count, 100, t0)],  # waiting for an order
+        [good(state, 3, t0 + 10 * MIN)],
+        [good(count, 400, t0 + 30 * MIN), bad(state, BAD_NO_COMMUNICATION, t0 + 30 * MIN)],
+        [good(state, 3, t0 + 50 * MIN), good(count, 450, t0 + 50 * MIN)],
+        [good(state, 1, t0 + 70 * MIN), good(count, 800, t0 + 70 * MIN)],
+    ]
+    uninterrupted = KpiEngine(park)
+    for batch in record[:3]:
+        uninterrupted.feed(batch)
+    saved = json.loads(json.dumps(uninterrupted.state(now=save)))
+    resumed, resumed_gap = KpiEngine(park), KpiEngine(park)
+    resumed.load_state(saved, mark_gap=False)
+    resumed_gap.load_state(saved)
+    path, end = "acme/north/line-1/m1", t0 + 80 * MIN
+    for batch in record:
+        now = max(save, batch[0].source_time)
+        if now > save:
+            uninterrupted.feed(batch)
+        resumed.feed(batch)
+        resumed_gap.feed(batch)
+        assert resumed.elements(path, t0, end, now=now) == uninterrupted.elements(path, t0, end, now=now)
+    expected = uninterrupted.elements(path, t0, end, now=end)
+    assert expected.unknown == 20 * MIN and expected.gq == 700
+    assert resumed.elements(path, t0, end, now=end) == expected
+    # With a gap (the wall clock), the first old Good sample ends the gap at the save: right for a
+    # device re-sending its current value on reconnect, wrong for a replay (here 10 min of ADOT).
+    with_gap = resumed_gap.elements(path, t0, end, now=end)
+    assert (with_gap.unknown, with_gap.adot) == (10 * MIN, expected.adot + 10 * MIN)
+
+
 def test_prune_keeps_recent_windows_exact() -> None:
     """Pruning old history leaves windows after the prune point unchanged."""
     park = make_park((asset_ref("m1", pru=2.0), STANDARD_SIGNALS))
