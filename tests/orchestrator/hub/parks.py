@@ -74,6 +74,7 @@ def park_config(
     mqtt: dict[str, Any] | None = None,
     speed: float = 0.0,
     clock: str = "data",
+    state_interval: float = 30.0,
 ) -> dict[str, Any]:
     """A park config (as YAML data) holding `companies` (none: a hub's)."""
     config: dict[str, Any] = {
@@ -84,6 +85,7 @@ def park_config(
             "windows": ["hour", "shift", "day"],
             "update_interval": 0.5,
             "benchmark_min_companies": 2,
+            "state_interval": state_interval,
         },
         "asset_types": {
             "machine": {

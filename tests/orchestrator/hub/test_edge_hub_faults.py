@@ -65,7 +65,15 @@ def vars_of(elements: object) -> dict[str, float]:
 class Park:
     """A hub and three edges of one test, as processes."""
 
-    def __init__(self, tmp_path: Path, port: int, hub_database: str, samples: Path, speed: float) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        port: int,
+        hub_database: str,
+        samples: Path,
+        speed: float,
+        state_interval: float = 30.0,
+    ) -> None:
         self.tmp_path, self.processes = tmp_path, {}
         prefix = unique_prefix()
         self.hub_url = hub_database
@@ -74,7 +82,10 @@ class Park:
         self.edge_urls = {c: f"sqlite:///{tmp_path}/{c}.db" for c in COMPANIES}
         for c in COMPANIES:
             mqtt = mqtt_section(port, tmp_path / f"{c}-q.db", prefix)
-            self._add(c, park_config((c,), samples, self.edge_urls[c], mqtt=mqtt, speed=speed), "edge")
+            config = park_config(
+                (c,), samples, self.edge_urls[c], mqtt=mqtt, speed=speed, state_interval=state_interval
+            )
+            self._add(c, config, "edge")
         self.share = {
             c: load_config(tmp_path / f"{c}.yaml", builtin_kinds()).park.share[c] for c in COMPANIES
         }
@@ -163,7 +174,8 @@ def test_killed_edge_is_marked_down_recovers_and_leaves_no_duplicate_rows(
     tmp_path: Path, broker: int, hub_database: str, samples: tuple[Path, dict[str, int]]
 ) -> None:
     csv_path, _ = samples
-    park = Park(tmp_path, broker, hub_database, csv_path, speed=0.0)
+    # No state saved before the kill: the restarted edge replays and closes every window again.
+    park = Park(tmp_path, broker, hub_database, csv_path, speed=0.0, state_interval=3600.0)
     bolt = park.processes["bolt"]
     up = lambda: park.hub_metric("parklink_connection_up", company="bolt", connection="edge")  # noqa: E731
     try:
