@@ -195,9 +195,18 @@ def expand_env(data: Any, path: KeyPath = (), missing: list[tuple[KeyPath, str]]
     return data
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_${}:-]+")
+
+
 def render_path(path: KeyPath) -> str:
     """companies[1].sites[0].lines[2] style."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        key = str(part)
+        if not _PLAIN_KEY.fullmatch(key):
+            key = repr(key)  # a key with spaces, dots or line breaks: quoted, one line
+        out += f".{key}" if out else key
     return out

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from typing import Protocol
 
 import pytest
 from sqlalchemy import Engine
 
 from models.store import make_engine
+from tests.reliability.campaign import CAMPAIGN, Row
 
 POSTGRES_URL = os.environ.get("PARKLINK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
@@ -62,3 +64,40 @@ def engine(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Engine]
         sqlite.dispose()
     else:
         yield request.getfixturevalue("postgres_engine")
+
+
+# -- the fault campaign: a session-wide record, written to build/campaign.json -------------------
+CAMPAIGN_FILE = ("build", "campaign.json")
+
+
+class Recorder(Protocol):
+    """What the `record` fixture is: adds one campaign row."""
+
+    def __call__(self, fault: str, tried: int, survived: int, lost: int, note: str = "") -> Row: ...
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest) -> Recorder:
+    """`record(fault, tried, survived, lost, note="")` adds a campaign row named after this test."""
+
+    def add(fault: str, tried: int, survived: int, lost: int, note: str = "") -> Row:
+        return CAMPAIGN.record(fault, tried, survived, lost, note, request.node.nodeid)
+
+    return add
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the rows recorded in this session (none recorded: nothing written)."""
+    if CAMPAIGN.rows:
+        CAMPAIGN.write(session.config.rootpath.joinpath(*CAMPAIGN_FILE))
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    """The campaign table, after the test results."""
+    if not CAMPAIGN.rows:
+        return
+    terminalreporter.section("fault campaign: tried / survived / lost")
+    terminalreporter.write_line(CAMPAIGN.table())
+    terminalreporter.write_line(f"written to {config.rootpath.joinpath(*CAMPAIGN_FILE)}")

@@ -9,9 +9,8 @@
   when Mosquitto answers on 127.0.0.1:1883 (skipped otherwise, a failure under `CI=true`);
 - label names used in selectors, `by (…)` clauses and legends exist on the metrics involved;
 - the example parklink config validates and the systemd unit has what the guide promises;
-- `promtool check rules` / `promtool check config`, only when `promtool` is installed (Debian:
-  `apt-get install prometheus`). It is not installed in CI by default, so that test skips with a
-  reason when it is absent, CI or not; the metric-name tests above always run.
+- `promtool check rules` / `promtool check config` (Debian: `apt-get install prometheus`, which
+  .ci/run does): skipped with a reason when promtool is absent, a failure under `CI=true`.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ from orchestrator.cli import _parser
 from orchestrator.config import ConfigError, check_role, load_config
 from orchestrator.registry import builtin_kinds
 from orchestrator.runtime import Runtime
-from tests.conftest import free_port, need_server, reachable
+from tests.conftest import IN_CI, free_port, need_server, reachable
 from tests.fakes import FAKE_KIND
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -331,10 +330,12 @@ def test_the_systemd_unit_and_the_guide_match_the_cli() -> None:
             pytest.fail(f"the guide documents a command the CLI rejects: {command}")
 
 
-@pytest.mark.skipif(
-    shutil.which("promtool") is None, reason="promtool is absent (apt-get install prometheus)"
-)
 def test_promtool_accepts_the_rules_and_the_config(tmp_path: Path) -> None:
+    if shutil.which("promtool") is None:
+        reason = "promtool is absent (apt-get install prometheus)"
+        if IN_CI:
+            pytest.fail(f"{reason}, and CI=true requires it (.ci/run installs it)")
+        pytest.skip(reason=reason)
     rules = subprocess.run(["promtool", "check", "rules", str(ALERTS)], capture_output=True, text=True)
     assert rules.returncode == 0, rules.stdout + rules.stderr
     # promtool checks that credentials files exist: point them at empty files of our own.

@@ -184,3 +184,12 @@ def test_bindings_checked_against_their_connection(tmp_path: Path) -> None:
         in joined
     )
     assert "assets[2].signals.state.group: connection has no group 'fast' (groups: none declared)" in joined
+
+
+def test_odd_keys_are_quoted_so_every_problem_stays_on_one_line(tmp_path: Path) -> None:
+    """Found by the config fuzzer: a key holding a line break split its problem over two lines."""
+    path = tmp_path / "park.yaml"
+    path.write_text("? '\n\n  '\n: null\n'a b.c': 1\n", encoding="utf-8")
+    issues = issues_of(path)
+    assert all("\n" not in issue for issue in issues)
+    assert any("'\\n'" in issue for issue in issues) and any("'a b.c'" in issue for issue in issues)

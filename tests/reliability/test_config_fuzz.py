@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from orchestrator.cli import main
-from tests.reliability.conftest import Recorder
+from tests.conftest import Recorder
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -40,7 +40,7 @@ from orchestrator.config import load_config
 from orchestrator.kpi.service import KpiService
 from orchestrator.registry import builtin_kinds
 from orchestrator.replay import read_samples
-from tests.conftest import IN_CI, free_port
+from tests.conftest import IN_CI, Recorder, free_port
 from tests.orchestrator.hub.parks import (
     COMPANIES,
     START,
@@ -49,7 +49,6 @@ from tests.orchestrator.hub.parks import (
     write_config,
     write_samples,
 )
-from tests.reliability.conftest import Recorder
 
 pytestmark = pytest.mark.timeout(120)
 

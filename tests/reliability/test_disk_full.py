@@ -39,9 +39,9 @@ from exporters.mqtt.subscriber import MqttSubscriber
 from models.sample import Sample
 from models.status import GOOD
 from tests.brokers import PrivateBroker, private_broker  # noqa: F401  (a fixture)
+from tests.conftest import Recorder
 from tests.exporters.mqtt.conftest import make_park, settings_for
 from tests.orchestrator.hub.parks import metric_value
-from tests.reliability.conftest import Recorder
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -264,4 +264,3 @@ async def test_restart_on_a_full_disk(
         f"was back; {time.monotonic() - started:.1f} s",
     )
     assert delivered == [float(i) for i in range(BEFORE + DURING)] and len(got) == len(delivered)
-

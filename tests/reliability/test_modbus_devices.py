@@ -26,6 +26,7 @@ from connectors.modbus.connector import ModbusConnector
 from connectors.modbus.simulator import ModbusSimulator
 from models.sample import Sample
 from models.status import BAD_NO_COMMUNICATION, GOOD
+from tests.conftest import Recorder
 from tests.connectors.modbus.modbus_helpers import (
     MACHINE_SIGNALS,
     Collector,
@@ -38,7 +39,6 @@ from tests.connectors.modbus.modbus_helpers import (
     health,
     running,
 )
-from tests.reliability.conftest import Recorder
 
 pytestmark = pytest.mark.timeout(60)
 

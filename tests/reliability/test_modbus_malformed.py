@@ -62,9 +62,9 @@ from models.status import (
     GOOD,
     name_of,
 )
+from tests.conftest import Recorder
 from tests.connectors.modbus.modbus_helpers import connection
 from tests.connectors.modbus.raw_server import mbap, payload
-from tests.reliability.conftest import Recorder
 
 CASES = 10_000
 WALL_TIME_LIMIT = 150.0  # s; about 40 s on a 2-core machine

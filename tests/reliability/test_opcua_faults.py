@@ -33,8 +33,8 @@ from connectors.opcua.config import OpcUaConnection
 from connectors.opcua.connector import OpcUaConnector
 from connectors.opcua.simulator import OpcUaSimulator
 from models.status import BAD_NO_COMMUNICATION, GOOD
+from tests.conftest import Recorder
 from tests.connectors.opcua.opcua_helpers import Collector, bind, connection, free_port, running
-from tests.reliability.conftest import Recorder
 from tests.reliability.tcp_proxy import DelayProxy
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]

@@ -32,8 +32,8 @@ from connectors.opcua.codec import make_node_id
 from connectors.opcua.simulator import OpcUaSimulator
 from models.sample import Sample
 from models.status import BAD_NO_COMMUNICATION, GOOD
+from tests.conftest import Recorder
 from tests.connectors.opcua.opcua_helpers import bind, connection, free_port
-from tests.reliability.conftest import Recorder
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -27,9 +27,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import Recorder, free_port
 from tests.orchestrator.hub.parks import START, Process, park_config, run_args, wait_for, write_config
-from tests.reliability.conftest import Recorder
 
 pytestmark = pytest.mark.timeout(150)
 

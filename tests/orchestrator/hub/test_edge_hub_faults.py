@@ -22,7 +22,7 @@ from orchestrator.config import load_config
 from orchestrator.registry import builtin_kinds
 from orchestrator.sharing import shares
 from tests.brokers import PrivateBroker
-from tests.conftest import free_port
+from tests.conftest import Recorder, free_port
 from tests.orchestrator.hub.parks import (
     COMPANIES,
     Process,
@@ -124,7 +124,11 @@ class Park:
 
 
 def test_broker_outage_loses_no_sample_and_no_kpi_result(
-    tmp_path: Path, private_broker: PrivateBroker, hub_database: str, samples: tuple[Path, dict[str, int]]
+    tmp_path: Path,
+    private_broker: PrivateBroker,
+    hub_database: str,
+    samples: tuple[Path, dict[str, int]],
+    record: Recorder,
 ) -> None:
     csv_path, counts = samples
     total = sum(counts.values())
@@ -162,6 +166,14 @@ def test_broker_outage_loses_no_sample_and_no_kpi_result(
         ) >= 1
     assert (metric_value(hub_metrics, "parklink_connection_reconnects_total", connection="mqtt") or 0) >= 1
     results = sum(len(park.hub_results(c)) for c in COMPANIES)
+    received = int(metric_value(hub_metrics, "parklink_hub_samples_total") or 0)
+    record(
+        "broker stopped 30 s under 3 edges and a hub",
+        total + results,
+        received + results,
+        total - received,
+        f"{total} samples and {results} closed KPI results counted at the hub; {outage:.0f} s outage",
+    )
     print(
         f"\nbroker outage {outage:.1f} s: samples {total} sent, "
         f"{metric_value(hub_metrics, 'parklink_hub_samples_total'):.0f} received once "
@@ -171,7 +183,7 @@ def test_broker_outage_loses_no_sample_and_no_kpi_result(
 
 
 def test_killed_edge_is_marked_down_recovers_and_leaves_no_duplicate_rows(
-    tmp_path: Path, broker: int, hub_database: str, samples: tuple[Path, dict[str, int]]
+    tmp_path: Path, broker: int, hub_database: str, samples: tuple[Path, dict[str, int]], record: Recorder
 ) -> None:
     csv_path, _ = samples
     # No state saved before the kill: the restarted edge replays and closes every window again.
@@ -205,4 +217,11 @@ def test_killed_edge_is_marked_down_recovers_and_leaves_no_duplicate_rows(
     assert codes == dict.fromkeys(codes, 0)
     assert marked < 10 and reconnects == 1
     assert after == rows == park.edge_results("bolt") and len(rows) > 0
+    record(
+        "edge SIGKILLed and restarted (hub view)",
+        1,
+        1,
+        0,
+        f"marked down in {marked:.2f} s by its will; {len(rows)} result rows replayed, none duplicated",
+    )
     print(f"\nedge SIGKILL: marked down after {marked:.2f} s; {len(rows)} rows before and after the replay")
