@@ -464,7 +464,7 @@ class Report:
 
     def mqtt_table(self) -> str:
         """The two end-to-end runs side by side."""
-        names = [n for n in ("mqtt_e2e_uns", "mqtt_e2e_sparkplug") if self.ok(n)]
+        names = [n for n in ("mqtt_e2e_uns", "mqtt_e2e_uns_paced", "mqtt_e2e_sparkplug") if self.ok(n)]
         if not names:
             return ""
         results = [self.result(n) for n in names]

@@ -112,7 +112,7 @@ class MqttSettings(Strict):
         0.1, gt=0, le=10, description="seconds between moves of buffered messages to the on-disk queue"
     )
     inflight: int = Field(
-        500, ge=1, le=65535, description="QoS 1/2 messages awaiting their acknowledgement at a time"
+        100, ge=1, le=65535, description="QoS 1/2 messages awaiting their acknowledgement at a time"
     )
     store: StoreSettings = Field(default_factory=StoreSettings)
     reconnect: BackoffSettings = Field(default_factory=BackoffSettings)
