@@ -1,16 +1,7 @@
 """Replay: KPIs from recorded samples, so an integrator can verify a mapping against a known shift.
 
-The CSV format (header required, one sample per row, any order; connectors/replay/samples.py):
-
-    timestamp,asset,signal,value,quality
-    2026-03-02T06:00:00+01:00,acme/north/line-1/mill-1,state,3,good
-    2026-03-02T06:00:00+01:00,acme/north/line-1/mill-1,good_count,1200,good
-
-- `timestamp`: ISO 8601 with a UTC offset (or `Z`), or POSIX seconds; it is the source time.
-- `asset`: the asset path as parklink prints it (`company/site[/area]/line/asset`).
-- `signal`: the signal name of the asset's type; `value`: a number, `true`/`false`, or text.
-- `quality`: `good` (default when empty), `uncertain`, `bad`, or an OPC UA status code
-  (`0x80310000`, or a name such as `BadNoCommunication`).
+The samples file is the recorded-samples CSV of `connectors/replay/samples.py` (header
+`timestamp,asset,signal,value,quality`, one sample per row, any order).
 """
 
 from __future__ import annotations

@@ -163,25 +163,6 @@ class MessageStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"MQTT message store {self.path!r} cannot be read: {_reason(exc)}") from None
 
-    def ack(self, ids: Iterable[int]) -> None:
-        """Delete delivered messages (ids already dropped by a limit are ignored)."""
-        keys = [(i,) for i in ids]
-        if not keys:
-            return
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                gone: list[int] = []
-                for key in keys:  # executemany cannot return rows
-                    gone += self._delete("DELETE FROM messages WHERE id = ? RETURNING LENGTH(payload)", key)
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                self.write_errors_total += 1
-                raise StoreError(f"MQTT message store {self.path!r}: ack failed: {_reason(exc)}") from None
-            self._count -= len(gone)
-            self._bytes -= sum(gone)
-
     def ack_through(self, last: int) -> int:
         """Delete every message up to id `last`: the sender acknowledges a prefix of the queue. How many."""
         with self._lock:

@@ -24,19 +24,20 @@ def messages(n: int, start: int = 0) -> list[tuple[str, bytes, int, bool]]:
 
 
 def test_fifo_peek_and_ack(tmp_path: Path) -> None:
-    """Messages come back in insertion order; ack removes exactly the acknowledged ones."""
+    """Messages come back in insertion order; an ack removes exactly the acknowledged prefix."""
     store = MessageStore(tmp_path / "q.sqlite")
     store.put_many(messages(5))
     store.put("t/5", b"payload-5", qos=0, retain=True)
     first = store.peek(3)
     assert [m.topic for m in first] == ["t/0", "t/1", "t/2"]
     assert first[0].payload == b"payload-0" and first[0].qos == 1 and first[0].retain is False
-    store.ack([m.id for m in first[:2]])
+    assert [m.topic for m in store.peek(2, after=first[0].id)] == ["t/1", "t/2"]  # the sender reads on
+    assert store.ack_through(first[1].id) == 2
     assert [m.topic for m in store.peek(10)] == ["t/2", "t/3", "t/4", "t/5"]
     assert store.peek(10)[-1].retain is True and store.peek(10)[-1].qos == 0
     assert len(store) == 4
     assert store.pending_bytes == sum(len(f"payload-{i}") for i in range(2, 6))
-    store.ack([first[0].id, 999_999])  # already gone or unknown: ignored
+    assert store.ack_through(first[0].id) == 0  # already gone: nothing more deleted
     assert len(store) == 4
     store.close()
 
@@ -46,7 +47,7 @@ def test_survives_restart(tmp_path: Path) -> None:
     path = tmp_path / "q.sqlite"
     store = MessageStore(path)
     store.put_many(messages(10))
-    store.ack([m.id for m in store.peek(4)])
+    store.ack_through(store.peek(4)[-1].id)
     last_id = store.peek(100)[-1].id
     store.close()
     again = MessageStore(path)
