@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
@@ -32,6 +32,8 @@ DATABASE_URL_ENV = "PARKLINK_DATABASE_URL"
 _SECRET_KEYS = re.compile(r"password|secret|token|private_key", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
+
+DATA_TYPES = frozenset(get_args(DataType))
 
 @dataclass(frozen=True, order=True)
 class ConfigIssue:
@@ -378,6 +380,8 @@ def _check_asset(
         merged = {**_mapping(spec.get("binding")), **_mapping(overrides.get(name))}
         filled = {key: _fill(value, params, (*signal_path, key), issues) for key, value in merged.items()}
         data_type: DataType = spec.get("type", "float64")
+        if not isinstance(data_type, str) or data_type not in DATA_TYPES:
+            continue  # the structural pass reports the type; a binding cannot be checked against it
         try:
             binding = kind.validate_binding(filled, data_type)
             bindings[(*ids, str(asset.get("id")), name)] = binding

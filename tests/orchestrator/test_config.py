@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from orchestrator.cli import main
 from orchestrator.config import ConfigError, load_config
@@ -193,3 +194,13 @@ def test_odd_keys_are_quoted_so_every_problem_stays_on_one_line(tmp_path: Path) 
     issues = issues_of(path)
     assert all("\n" not in issue for issue in issues)
     assert any("'\\n'" in issue for issue in issues) and any("'a b.c'" in issue for issue in issues)
+
+
+def test_a_signal_type_of_the_wrong_kind_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    """Found by the config fuzzer: a list as a signal's `type` crashed the Modbus binding check."""
+    data = yaml.safe_load(Path("examples/factory-gateway.yaml").read_text(encoding="utf-8"))
+    data["asset_types"]["filler"]["signals"]["state"]["type"] = ["uint16"]
+    path = tmp_path / "park.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    issues = issues_of(path)
+    assert any("asset_types.filler.signals.state.type" in issue for issue in issues), issues
