@@ -326,6 +326,8 @@ def _items(value: Any, path: KeyPath, issues: _Issues) -> Iterator[tuple[int, di
         if not isinstance(item, dict):
             continue
         item_id = item.get("id")
+        if not isinstance(item_id, str | int | float | bool):
+            item_id = None  # a list or mapping as an id: its type is reported by the structural pass
         if item_id is not None and item_id in first_index:
             issues.add(
                 (*path, i, "id"),
@@ -348,11 +350,11 @@ def _check_asset(
     type_name, connection_id = asset.get("type"), asset.get("connection")
     asset_type = types.get(type_name) if isinstance(type_name, str) else None
     if isinstance(type_name, str) and not isinstance(asset_type, dict):
-        known = ", ".join(sorted(types)) or "none declared"
+        known = ", ".join(sorted(map(str, types))) or "none declared"
         issues.add((*path, "type"), f"unknown asset type {type_name!r} (asset_types: {known})")
     connection = connections.get(connection_id) if isinstance(connection_id, str) else None
     if isinstance(connection_id, str) and not isinstance(connection, dict):
-        known = ", ".join(sorted(connections)) or "none declared"
+        known = ", ".join(sorted(map(str, connections))) or "none declared"
         issues.add(
             (*path, "connection"), f"no connection {connection_id!r} in this company (connections: {known})"
         )
@@ -365,7 +367,7 @@ def _check_asset(
         if name not in declared:
             issues.add(
                 (*path, "signals", name),
-                f"asset type {type_name!r} has no signal {name!r} (signals: {', '.join(declared)})",
+                f"asset type {type_name!r} has no signal {name!r} (signals: {', '.join(map(str, declared))})",
             )
     kind = kinds.get(str(connection.get("kind"))) if isinstance(connection, dict) else None
     if kind is None:

@@ -204,3 +204,14 @@ def test_a_signal_type_of_the_wrong_kind_is_a_problem_not_a_crash(tmp_path: Path
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     issues = issues_of(path)
     assert any("asset_types.filler.signals.state.type" in issue for issue in issues), issues
+
+
+def test_an_id_of_the_wrong_kind_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    """Found by the config fuzzer: a list as a site id crashed the duplicate-id check."""
+    data = yaml.safe_load(Path("examples/factory-gateway.yaml").read_text(encoding="utf-8"))
+    data["companies"][0]["sites"][0]["id"] = ["north"]
+    data["asset_types"][7] = {"signals": {}}  # a key that is not a text: listed, not a crash
+    path = tmp_path / "park.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    issues = issues_of(path)
+    assert any("companies[0].sites[0].id" in issue for issue in issues), issues
