@@ -8,7 +8,6 @@ history are rebuilt from what each policy publishes.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import UTC, datetime
 from typing import cast
 
@@ -28,7 +27,6 @@ from orchestrator.sharing import ParkView, park_view
 MAX_RANGE = 31 * 86400.0  # one query never reads more than a month of windows
 DEFAULT_RANGE = 86400.0
 MAX_ROWS = 200_000  # park view history: rows summed in memory at most
-_ELEMENT_FIELDS = frozenset(f.name for f in fields(Elements))
 
 
 class RangeError(ValueError):
@@ -65,7 +63,7 @@ def names_of(level: str, scope: str) -> Names:
 
 def row_result(row: KpiResultRow) -> ScopedResult:
     """A stored row back into a result, KPIs recomputed from its elements."""
-    elements = Elements(**{k: v for k, v in row.elements.items() if k in _ELEMENT_FIELDS})
+    elements = Elements.from_dict(row.elements)
     return ScopedResult(
         cast(Level, row.level),
         row.scope,

@@ -18,7 +18,7 @@ id can, so it never collides with a site id.
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from typing import Any, Literal
 
 from pydantic import Field
@@ -33,7 +33,6 @@ from orchestrator.kpi.rollup import Level
 
 EDGE_LEVEL = "_edge"
 VERSION = 1
-_ELEMENT_FIELDS = frozenset(f.name for f in fields(Elements))
 
 
 def edge_topic(prefix: str, park: str, company: str, what: Literal["model", "status", "results"]) -> str:
@@ -169,8 +168,7 @@ class ResultModel(Strict):
     elements: dict[str, int | float] = Field(default_factory=dict)
 
     def scoped(self) -> ScopedResult:
-        known: dict[str, Any] = {k: v for k, v in self.elements.items() if k in _ELEMENT_FIELDS}
-        elements = Elements(**known)
+        elements = Elements.from_dict(self.elements)
         return ScopedResult(
             self.level,
             self.scope,

@@ -46,12 +46,13 @@ from exporters.mqtt.client import ConnectionLost, RawMessage, connect
 from exporters.mqtt.edge_protocol import CompanyModel, ResultsMessage, parse_model, parse_results
 from exporters.mqtt.settings import MqttSettings
 from exporters.mqtt.sparkplug import payloads as spb
-from exporters.mqtt.subscriber import SparkplugDecoder
+from exporters.mqtt.subscriber import SparkplugDecoder, decode_uns
 from exporters.prometheus.collector import ParkCollector
 from exporters.prometheus.kpi_collector import KpiCollector
 from exporters.prometheus.server import MetricsServer, serve_metrics
 from models.park import ConnectionRef, Park
 from models.sample import Sample
+from models.status import BAD, GOOD
 from models.store import create_tables, make_engine, sync_park
 from orchestrator.config import LoadedConfig
 from orchestrator.hub.model import EDGE_CONNECTION, build_park
@@ -324,27 +325,31 @@ class HubRuntime:
 
     def _signal(self, index: int, message: RawMessage) -> None:
         try:
-            payload = uns.decode(message.payload)
-            source, server = payload.get("source_time"), payload.get("server_time")
-            status = payload.get("status")
-            sample = Sample(
-                index,
-                payload.get("value"),  # type: ignore[arg-type]  # JSON values are Values
-                status if isinstance(status, int) else 0x80000000,
-                uns.parse_iso(source) if isinstance(source, str) else time.time(),
-                uns.parse_iso(server) if isinstance(server, str) else time.time(),
-            )
+            value = decode_uns(message.topic, message.payload, self.mqtt.topic_prefix)
         except (ValueError, TypeError):
             self._reject("", f"undecodable signal message on {message.topic}")
             return
-        if not self._fresh(payload.get("msg_id"), message.retain):
+        if not self._fresh(value.msg_id, message.retain):
             return
-        if not message.retain:  # a retained copy is counted when its own delivery arrives
-            self.health.samples_total += 1
-            self.health.observe_delay(max(0.0, time.time() - sample.source_time))
-        latest = self.snapshot.latest[index]
-        if latest is None or sample.source_time >= latest.source_time:
-            self.snapshot.push((sample,))  # else: older than what the snapshot holds (a queued one)
+        now = time.time()
+        source = value.source_time if value.source_time is not None else now
+        status = value.status if value.status is not None else BAD
+        sample = Sample(index, value.value, status, source, value.server_time or source)  # type: ignore[arg-type]
+        # A retained copy is counted when its own delivery arrives.
+        self._take([sample], counted=not message.retain, now=now)
+
+    def _take(self, samples: list[Sample], *, counted: bool, now: float) -> None:
+        """Into the snapshot, unless older than what it holds (a queued value behind a newer one)."""
+        latest = self.snapshot.latest
+        if counted:
+            self.health.samples_total += len(samples)
+            for sample in samples:
+                self.health.observe_delay(max(0.0, now - sample.source_time))
+        newer = [
+            s for s in samples if (held := latest[s.signal]) is None or s.source_time >= held.source_time
+        ]
+        if newer:
+            self.snapshot.push(newer)
 
     def _fresh(self, msg_id: object, retained: bool) -> bool:
         """Whether a message is new (not a re-delivery); numbered per producer, in order."""
@@ -475,21 +480,14 @@ class HubRuntime:
             return
         self._alive(company)
         now = time.time()
-        latest, index_of = self.snapshot.latest, self._signal_index
         batch = []
         for value in values:
-            index = index_of.get(f"{asset}/{value.path.rsplit('/', 1)[1]}")
-            if index is None:
-                continue
-            at = value.source_time if value.source_time is not None else now
-            sample = Sample(index, value.value, value.status or 0, at, value.server_time or at)  # type: ignore[arg-type]
-            self.health.samples_total += 1
-            self.health.observe_delay(max(0.0, now - at))
-            current = latest[index]
-            if current is None or at >= current.source_time:
-                batch.append(sample)
-        if batch:
-            self.snapshot.push(batch)
+            index = self._signal_index.get(f"{asset}/{value.path.rsplit('/', 1)[1]}")
+            if index is not None:
+                at = value.source_time if value.source_time is not None else now
+                status = value.status if value.status is not None else GOOD
+                batch.append(Sample(index, value.value, status, at, value.server_time or at))  # type: ignore[arg-type]
+        self._take(batch, counted=True, now=now)
 
     def _alive(self, company: str) -> None:
         self._last_seen[company] = time.monotonic()

@@ -92,6 +92,13 @@ class Elements:
             TimeElement.UNKNOWN: self.unknown,
         }
 
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Elements:
+        """Elements from stored or received fields (`asdict` form); unknown keys are ignored,
+        missing ones are zero."""
+        known: dict[str, Any] = {name: values[name] for name in _FIELDS if name in values}
+        return cls(**known)
+
     def __add__(self, other: Elements) -> Elements:
         """Field-wise sum: the elements of two windows or two work units together."""
         if not isinstance(other, Elements):
