@@ -62,7 +62,7 @@ def vars_of(elements: object) -> dict[str, float]:
     return {name: getattr(elements, name) for name in elements.__dataclass_fields__}  # type: ignore[attr-defined]
 
 
-class Park:
+class EdgesAndHub:
     """A hub and three edges of one test, as processes."""
 
     def __init__(
@@ -132,7 +132,7 @@ def test_broker_outage_loses_no_sample_and_no_kpi_result(
 ) -> None:
     csv_path, counts = samples
     total = sum(counts.values())
-    park = Park(tmp_path, private_broker.port, hub_database, csv_path, speed=180.0)  # 2.5 h in 50 s
+    park = EdgesAndHub(tmp_path, private_broker.port, hub_database, csv_path, speed=180.0)  # 2.5 h in 50 s
     try:
         park.start()
         for c in COMPANIES:
@@ -187,7 +187,7 @@ def test_killed_edge_is_marked_down_recovers_and_leaves_no_duplicate_rows(
 ) -> None:
     csv_path, _ = samples
     # No state saved before the kill: the restarted edge replays and closes every window again.
-    park = Park(tmp_path, broker, hub_database, csv_path, speed=0.0, state_interval=3600.0)
+    park = EdgesAndHub(tmp_path, broker, hub_database, csv_path, speed=0.0, state_interval=3600.0)
     bolt = park.processes["bolt"]
     up = lambda: park.hub_metric("parklink_connection_up", company="bolt", connection="edge")  # noqa: E731
     try:
