@@ -12,6 +12,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Literal
 
 from exporters.mqtt import uns
 from exporters.mqtt.client import Will
@@ -57,14 +58,15 @@ class EdgeFeed:
         del view  # the hub rebuilds the park view from the results themselves
         if kind not in ("current", "closed"):
             return
+        which: Literal["current", "closed"] = "closed" if kind == "closed" else "current"
         by_company: dict[str, list[ScopedResult]] = defaultdict(list)
         for r in results:
             if shares(r, self.park.share):
                 by_company[r.company].append(r)
         for company in self.companies:
             shared = by_company.get(company, [])
-            if kind == "closed" and not shared:
+            if which == "closed" and not shared:
                 continue
-            message = results_message(kind, company, now, shared)  # type: ignore[arg-type]
+            message = results_message(which, company, now, shared)
             topic = edge_topic(self._prefix, self.park.id, company, "results")
             self.publisher.publish(topic, message, retain=False)
