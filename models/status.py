@@ -55,10 +55,13 @@ NAMES: dict[int, str] = {
 }
 
 
+# Quality by the two severity bits (30-31) of a status code: 00 Good, 01 Uncertain, 10 and 11 Bad.
+QUALITY_BY_SEVERITY = (2, 1, 0, 0)
+
+
 def quality_of(status: int) -> int:
     """0 = Bad, 1 = Uncertain, 2 = Good, from the two severity bits (30-31); `11` counts as Bad."""
-    severity = (status >> 30) & 0b11
-    return 2 if severity == 0 else 1 if severity == 1 else 0
+    return QUALITY_BY_SEVERITY[(status >> 30) & 0b11]
 
 
 def name_of(status: int) -> str:

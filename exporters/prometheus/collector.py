@@ -21,6 +21,7 @@ from prometheus_client.samples import Sample as MetricSample
 
 from connectors.base import LinkHealth
 from models.park import Park
+from models.status import QUALITY_BY_SEVERITY
 from models.units import to_base_unit
 from orchestrator.snapshot import Snapshot
 
@@ -28,8 +29,8 @@ PREFIX = "parklink"
 ASSET_LABELS = ["company", "site", "line", "asset"]
 QUALITY_LABELS = (*ASSET_LABELS, "signal")
 _NUMERIC = (int, float)
-# quality as exported, by the two severity bits of a StatusCode (models.status.quality_of)
-_QUALITY = (2.0, 1.0, 0.0, 0.0)
+# quality as exported, by the two severity bits of a StatusCode (a table lookup on the hot path)
+_QUALITY = tuple(float(q) for q in QUALITY_BY_SEVERITY)
 
 # (signal index, the asset's shared label dict, factor to the base unit)
 _ValueSeries = tuple[int, dict[str, str], float]
