@@ -6,6 +6,12 @@ on the night they go back; a day is 23 h or 25 h. A wall time that does not exis
 skipped in spring) resolves as Python does for `fold=0`, i.e. one hour later on the clock; an
 ambiguous one (the repeated hour in autumn) is its first occurrence.
 
+Breaks are the exception: a break keeps its wall-clock length (end − start on the clock), because
+"02:50–03:10" means a 20-minute pause, not 80 min (autumn) or none (spring). It ends at its end
+wall time resolved as above and starts that length earlier: on the repeated night 02:50–03:10 runs
+from the second 02:50 to 03:10; on the skipped night it is the 20 min before 03:10 (from 01:50).
+A break with a wall time in a skipped hour is a `parklink validate` warning (dst.py).
+
 Planned breaks of a shift are planned down time (PDOT): `overlay_breaks` replaces whatever the
 machine did inside a break with PDOT, including UNKNOWN (machines switched off over lunch lose no
 coverage). Counters are not overlaid: parts made during a break still count.
@@ -160,7 +166,8 @@ class ShiftSpec:
     """A recurring shift in wall-clock time; `days` are the weekdays it *starts* on (Monday = 0).
 
     `end` at or before `start` means the shift ends the next day (22:00–06:00); equal means 24 h.
-    Breaks are wall-clock pairs inside the shift and may fall after midnight.
+    Breaks are wall-clock pairs inside the shift and may fall after midnight; across a DST change
+    a break keeps its wall-clock length (`break_on`), while the shift keeps its elapsed length.
     """
 
     name: str
@@ -211,11 +218,29 @@ class ShiftSpec:
         start = _instant(day, self._start, tz)
         end_offset, end_wall = self._end
         end = _instant(day + timedelta(days=end_offset), end_wall, tz)
-        breaks = tuple(
-            (_instant(day + timedelta(days=da), a, tz), _instant(day + timedelta(days=db), b, tz))
-            for (da, a), (db, b) in self._breaks
-        )
+        breaks = tuple(self.break_on(day, index, tz) for index in range(len(self._breaks)))
         return Window(f"shift:{self.name}:{day.isoformat()}", start, end, breaks, kind="shift")
+
+    def break_on(self, day: date, index: int, tz: ZoneInfo) -> Interval:
+        """Break `index` of the shift starting on `day`, before clipping to the shift.
+
+        It ends at its end wall time and lasts its wall-clock length. That is its resolved start
+        too, unless a DST change falls inside or at the edge of the break: then the elapsed time
+        would be the wall length ± the change (80 min or none for 02:50–03:10), not the pause meant.
+        """
+        _, (db, b) = self._breaks[index]
+        end = _instant(day + timedelta(days=db), b, tz)
+        return end - self.break_length(index), end
+
+    def break_length(self, index: int) -> int:
+        """Wall-clock length of break `index` in seconds (end − start on the clock)."""
+        (da, a), (db, b) = self._breaks[index]
+        return (db - da) * _DAY + _seconds(b) - _seconds(a)
+
+    @property
+    def break_walls(self) -> tuple[tuple[tuple[int, time], tuple[int, time]], ...]:
+        """Each break's start and end as (days after the shift's start date, wall time)."""
+        return self._breaks
 
 
 class ShiftCalendar:
