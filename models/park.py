@@ -46,6 +46,8 @@ class SignalRef:
     unit: str
     data_type: DataType
     binding: Any  # the connector kind's binding model
+    max_rate: float | None = None  # counters: most units per second the device can count
+    rollover: int | None = None  # counters: the value at which it wraps to 0 (else its register width)
 
     @property
     def path(self) -> str:

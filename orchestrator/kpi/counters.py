@@ -1,26 +1,32 @@
 """Cumulative device counters (parts, energy) → increases per window, surviving resets and wraps.
 
 Decisions (STANDARDS.md §1.5 pitfall 5):
-- **Reset.** When the value drops and the drop is not a wrap, the counter was reset (power cycle,
-  shift reset on the PLC): the new value is the increase since the reset. This is Prometheus
-  `increase()` semantics and what the Flux docs give for `difference(nonNegative: true)` ("assumes
-  the previous value should have been a zero"). The parts made between the last sample and the
-  reset are lost; nothing better can be known.
-- **Wrap.** With a register width w (16/32/64 bits), a drop is a wrap when the forward distance
-  (new − old) mod 2^w is under half the range, i.e. the wrap explains the reading with fewer than
-  2^(w−1) units: serial-number arithmetic (RFC 1982). 65000 → 100 on 16 bits is a wrap of +636;
-  30000 → 10 is a reset of +10. It also covers signed registers (32767 → −32768 is +1). A counter
-  that moves by more than half its range between two good samples cannot be told from a reset.
-- **Bad quality** samples are ignored: the last good value stays, and the increase across the
-  gap is credited at the next good sample, stamped with that sample's time. Parts made during a
-  long gap thus land in the window where communication came back.
+- **Reset or wrap.** When the value drops, either the counter was reset (PLC restart, shift reset:
+  it counted up from 0 again) or its register wrapped past the top of its range (`rollover`, by
+  default 2^w for a w-bit type). The wrapped increase is (new − old) mod rollover. A drop is a
+  **wrap** only where that increase was physically possible: no more than
+  `tolerance · max_rate · elapsed + 1` units, with `max_rate` the most units per second the device
+  can count (the signal's `max_rate`, else 1 / PRU for part counters) and `elapsed` the time since
+  the last good reading (+1: one part can finish in any interval). Otherwise it is a **reset**,
+  and the new value is the increase (Prometheus `increase()`; Flux `nonNegative`: "the previous
+  value should have been a zero"). Where no rate is known, a drop is a reset, except that a
+  counter with an explicit `rollover` wraps when the forward distance is under half its range
+  (the integrator said it wraps; serial-number arithmetic, RFC 1982). The reset rule cannot invent
+  parts: it credits the new value, which is never more than the wrap would (new ≤ new + top − old).
+  A real wrap near the top of the range (65,530 → 5) is well inside any rate bound and counts
+  exactly; only a wrap of more than the bound allows is undercounted, by (top − old).
+- **Bad quality** samples are ignored: the last good value stays. The increase across a gap is
+  then **spread evenly** over the interval between the two good readings, as every increase is:
+  the device counted it at some point in (previous reading, this reading]. So a reading at a
+  window's end belongs to that window (06:00 … 14:00:00 gives the 06:00–14:00 shift everything),
+  and units counted across unobserved time can be set apart from observed time (engine.py).
 - **Out of order**: a value older than the last good one is ignored (it would read as a reset).
 - **The first value** is the baseline: no increase is credited for it.
 
-Increases are kept as running totals at a time resolution (1 s by default: increments in the same
-second merge), so `increase_between(t0, t1)` is two bisections and exact for window edges on whole
-multiples of the resolution. Attribution is half-open: an increment at t counts in [t0, t1) iff
-t0 ≤ t < t1, which makes windows additive.
+Increases are kept as a piecewise-linear running total: points (time, total) with the total
+interpolated between them, at a time resolution (1 s by default: point times are whole multiples
+of it, so window edges on whole seconds are exact and memory is bounded by changed seconds).
+`between(t0, t1)` is two bisections and two interpolations; windows are additive.
 """
 
 from __future__ import annotations
@@ -30,50 +36,88 @@ from array import array
 from bisect import bisect_left
 from typing import Any
 
+DEFAULT_TOLERANCE = 1.5
+"""A counter may run this much faster than `max_rate` (or 1 / PRU) before a drop reads as a reset."""
+
 
 class Cumulative:
-    """Increments with their times, stored as running totals so a window costs two bisections."""
+    """Increments spread over their intervals, as a piecewise-linear running total.
 
-    __slots__ = ("_base", "_cum", "_times", "resolution", "total")
+    Point times never decrease; two points at one time are a step (an increment with no interval).
+    """
+
+    __slots__ = ("_base", "_cum", "_horizon", "_times", "resolution", "total")
 
     def __init__(self, resolution: float = 1.0) -> None:
         if resolution < 0:
             raise ValueError(f"resolution must be ≥ 0 seconds, got {resolution}")
         self.resolution = resolution
         self.total = 0.0  # everything ever added (what a Prometheus `_total` counter exports)
-        self._base = 0.0  # total before the first retained bucket
-        self._times = array("d")  # bucket start times, increasing
-        self._cum = array("d")  # running total at the end of each bucket
+        self._base = 0.0  # total before the first retained point
+        self._horizon = -math.inf  # pruned before this: earlier times read as this one
+        self._times = array("d")  # point times, non-decreasing
+        self._cum = array("d")  # running total at each point
 
-    def add(self, t: float, amount: float) -> None:
-        """Add `amount` at time `t` (into the bucket of `t`; a late `t` goes to the last bucket)."""
+    def add(self, t: float, amount: float, since: float | None = None) -> None:
+        """Add `amount` spread evenly over [since, t] (a step at `t` when `since` is None).
+
+        An interval that begins before the last point begins there instead (a late increment).
+        """
         if amount == 0:
             return
+        if since is None or since > t:
+            since = t
         res = self.resolution
         if res > 0:
             t -= t % res
-        self.total += amount
-        times = self._times
-        if times and t <= times[-1]:
-            self._cum[-1] = self.total
-        else:
-            times.append(t)
-            self._cum.append(self.total)
+            since -= since % res
+        before = self.total
+        self.total = total = before + amount
+        times, cum = self._times, self._cum
+        last = times[-1] if times else -math.inf
+        if t <= last:  # within the last point's bucket (or late): a step there
+            if len(times) >= 2 and times[-2] == last:
+                cum[-1] = total  # already a step at `last`: it grows
+            else:
+                times.append(last)
+                cum.append(total)
+            return
+        if since > last:
+            times.append(since)  # flat until the interval the increment was counted in
+            cum.append(before)
+        times.append(t)
+        cum.append(total)
 
-    def _total_before(self, t: float) -> float:
-        i = bisect_left(self._times, t)
-        return self._cum[i - 1] if i else self._base
+    def at(self, t: float) -> float:
+        """The running total just before `t` (increments of [since, t] are in by `t` itself)."""
+        if t < self._horizon:
+            t = self._horizon
+        times = self._times
+        i = bisect_left(times, t)
+        if i == 0:
+            return self._base
+        cum = self._cum
+        if i == len(times):
+            return cum[-1]
+        c0, c1 = cum[i - 1], cum[i]
+        if c1 == c0:
+            return c0
+        t0 = times[i - 1]
+        return c0 + (c1 - c0) * (t - t0) / (times[i] - t0)
 
     def between(self, t0: float, t1: float) -> float:
-        """Sum of the increments at times in [t0, t1)."""
+        """The increase counted in [t0, t1) (its share of increments whose interval crosses an edge)."""
         if t1 <= t0:
             return 0.0
-        return self._total_before(t1) - self._total_before(t0)
+        return self.at(t1) - self.at(t0)
 
     def prune(self, before: float) -> None:
         """Forget increments before `before` (a window reaching back there reads no increase)."""
-        k = bisect_left(self._times, before)
-        if k:
+        if before <= self._horizon:
+            return
+        self._horizon = before
+        k = bisect_left(self._times, before) - 1  # keep the point before `before`: it interpolates
+        if k > 0:
             self._base = self._cum[k - 1]
             del self._times[:k], self._cum[:k]
 
@@ -88,36 +132,75 @@ class Cumulative:
             "base": self._base,
             "times": list(self._times),
             "cum": list(self._cum),
+            "shape": "linear",
+            "horizon": None if self._horizon == -math.inf else self._horizon,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Cumulative:
-        """Rebuild from `state()`."""
+        """Rebuild from `state()`; a state saved before interpolation (steps only) is converted."""
         c = cls(float(state["resolution"]))
         c.total, c._base = float(state["total"]), float(state["base"])
-        c._times, c._cum = array("d", state["times"]), array("d", state["cum"])
+        times, cum = list(state["times"]), list(state["cum"])
+        if state.get("shape") != "linear":  # every point was a step at its time
+            previous = [c._base, *cum[:-1]]
+            times = [t for t in times for _ in (0, 1)]
+            cum = [v for pair in zip(previous, cum, strict=True) for v in pair]
+        c._times, c._cum = array("d", times), array("d", cum)
+        horizon = state.get("horizon")
+        c._horizon = -math.inf if horizon is None else float(horizon)
         return c
 
 
 class CounterTracker:
     """One cumulative device counter: non-negative differencing with reset and wrap handling."""
 
-    __slots__ = ("_half", "_modulus", "last", "last_time", "resets", "series", "width_bits", "wraps")
+    __slots__ = (
+        "_half",
+        "_modulus",
+        "explicit_rollover",
+        "last",
+        "last_time",
+        "max_rate",
+        "resets",
+        "series",
+        "tolerance",
+        "width_bits",
+        "wraps",
+    )
 
-    def __init__(self, width_bits: int | None = None, resolution: float = 1.0) -> None:
+    def __init__(
+        self,
+        width_bits: int | None = None,
+        resolution: float = 1.0,
+        *,
+        rollover: int | None = None,
+        max_rate: float | None = None,
+        tolerance: float = DEFAULT_TOLERANCE,
+    ) -> None:
+        """`rollover` is the value at which the counter wraps to 0 (default 2^width_bits);
+        `max_rate` the most units per second it can count (else the caller passes one per sample)."""
         if width_bits is not None and width_bits not in (8, 16, 32, 64):
             raise ValueError(f"counter width must be 8, 16, 32 or 64 bits, got {width_bits}")
+        if rollover is not None and rollover < 2:
+            raise ValueError(f"counter rollover must be ≥ 2, got {rollover}")
         self.width_bits = width_bits
-        self._modulus = 0 if width_bits is None else 1 << width_bits
+        self.explicit_rollover = rollover is not None
+        self._modulus = rollover if rollover is not None else (0 if width_bits is None else 1 << width_bits)
         self._half = self._modulus >> 1
+        self.max_rate = max_rate
+        self.tolerance = tolerance
         self.last: int | float | None = None  # last good value, ints kept exact (64-bit registers)
         self.last_time: float | None = None
         self.resets = 0
         self.wraps = 0
         self.series = Cumulative(resolution)
 
-    def feed(self, t: float, value: object, ok: bool = True) -> float:
-        """Take one sample; returns the increase credited at `t` (0.0 when none)."""
+    def feed(self, t: float, value: object, ok: bool = True, max_rate: float | None = None) -> float:
+        """Take one sample; returns the increase credited, spread over (last reading, `t`].
+
+        `max_rate` (units/s, e.g. 1 / PRU) bounds a plausible wrap when the tracker has none of its own.
+        """
         if not ok or not isinstance(value, int | float):
             return 0.0
         if isinstance(value, float) and not math.isfinite(value):
@@ -127,23 +210,35 @@ class CounterTracker:
             return 0.0
         last = self.last
         self.last, self.last_time = value, t
-        if last is None:
+        if last is None or last_time is None:
             return 0.0
         inc = value - last
         if inc < 0:
-            modulus = self._modulus
-            if modulus and inc % modulus < self._half:
-                inc %= modulus
-                self.wraps += 1
-            else:
-                inc = value if value > 0 else 0
-                self.resets += 1
+            inc = self._drop(inc, value, t - last_time, max_rate)
         if inc:
-            self.series.add(t, float(inc))
+            self.series.add(t, float(inc), last_time)
         return float(inc)
 
+    def _drop(
+        self, inc: int | float, value: int | float, elapsed: float, max_rate: float | None
+    ) -> int | float:
+        """The increase of a drop: the wrapped distance when it was possible, else the new value."""
+        modulus = self._modulus
+        if modulus:
+            wrapped = inc % modulus
+            rate = self.max_rate if self.max_rate is not None else max_rate
+            if rate is not None:
+                plausible = wrapped <= self.tolerance * rate * elapsed + 1
+            else:
+                plausible = self.explicit_rollover and wrapped < self._half
+            if plausible:
+                self.wraps += 1
+                return wrapped
+        self.resets += 1
+        return value if value > 0 else 0
+
     def increase_between(self, t0: float, t1: float) -> float:
-        """Increase credited to samples with source time in [t0, t1)."""
+        """Increase counted in [t0, t1) (spread over the intervals between readings)."""
         return self.series.between(t0, t1)
 
     @property
@@ -166,12 +261,19 @@ class CounterTracker:
             "series": self.series.state(),
         }
 
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the readings and increments of `state()`; settings (width, rate) stay as configured.
+
+        The next sample is differenced against the saved value.
+        """
+        self.last, self.last_time = state["last"], state["last_time"]
+        self.resets, self.wraps = int(state["resets"]), int(state["wraps"])
+        self.series = Cumulative.from_state(state["series"])
+
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> CounterTracker:
-        """Rebuild from `state()`: the next sample is differenced against the saved value."""
+        """Rebuild from `state()` with default settings for everything but the width."""
         series = Cumulative.from_state(state["series"])
         tracker = cls(state["width_bits"], series.resolution)
-        tracker.last, tracker.last_time = state["last"], state["last_time"]
-        tracker.resets, tracker.wraps = int(state["resets"]), int(state["wraps"])
-        tracker.series = series
+        tracker.restore(state)
         return tracker

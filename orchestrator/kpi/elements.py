@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
+from operator import add, attrgetter
 from typing import Any
 
 
@@ -45,6 +46,10 @@ class Elements:
     to a known non-delay state, `repair_time` their observed ADET seconds.
     `uncounted` is how many summed assets have no good/total counter (their quantities are not
     zero but missing); `unpriced_pq` the units produced while no PRU was known.
+    `unattributed_*` are the units (and energy) counted across UNKNOWN time: a counter read before
+    and after a communication loss shows what was made meanwhile, but not against which time, so
+    those units are set apart rather than set against observed time (they would inflate E and OEE).
+    PQ … RQ are the units of observed time only; PQ + unattributed_pq is everything counted.
     """
 
     apt: float = 0.0
@@ -66,6 +71,11 @@ class Elements:
     repair_time: float = 0.0
     uncounted: int = 0
     unpriced_pq: float = 0.0
+    unattributed_pq: float = 0.0
+    unattributed_gq: float = 0.0
+    unattributed_sq: float = 0.0
+    unattributed_rq: float = 0.0
+    unattributed_energy: float = 0.0
 
     @classmethod
     def from_durations(cls, durations: Mapping[TimeElement, float], **quantities: Any) -> Elements:
@@ -103,7 +113,7 @@ class Elements:
         """Field-wise sum: the elements of two windows or two work units together."""
         if not isinstance(other, Elements):
             return NotImplemented
-        return Elements(*(getattr(self, name) + getattr(other, name) for name in _FIELDS))
+        return Elements(*map(add, _values(self), _values(other)))
 
     @property
     def window_seconds(self) -> float:
@@ -141,4 +151,5 @@ class Elements:
 
 
 _FIELDS = tuple(f.name for f in fields(Elements))
+_values = attrgetter(*_FIELDS)  # all fields as one tuple, in C: rollups add many Elements
 EMPTY = Elements()

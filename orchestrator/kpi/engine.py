@@ -16,6 +16,13 @@ value of an `ideal_cycle_time` signal (converted from its unit), else the asset'
 `ideal_cycle_time`. Units counted with no PRU known go to `unpriced_pq`. Energy must be a
 cumulative meter; it is converted to kWh when its unit is an energy unit.
 
+Counter drops: a wrap only where physically possible at the signal's `max_rate`, else at 1 / PRU
+for part counters (counters.py). Every increase is spread over the interval between the two
+readings that show it; the part of it that falls in the asset's UNKNOWN time goes to the
+`unattributed_*` quantities, never into PQ … RQ, so a communication loss (or parklink being down)
+cannot credit parts against less time (constant-rate machine: E stays the true rate ratio). An
+asset without a state signal has no observed time to set units against: all its units count.
+
 Quality: Good samples count; Uncertain ones too unless `accept_uncertain=False` (an OPC UA
 Uncertain value is usable with caution, OPC 10000-4 §7.39); Bad ones make state time UNKNOWN and
 are skipped by counters. Times are source times (§1.5 pitfall 8); the server time only serves to
@@ -31,12 +38,13 @@ from typing import Any
 from models.park import AssetRef, Park, SignalRef
 from models.sample import Sample
 from models.units import to_base_unit
-from orchestrator.kpi.counters import CounterTracker, Cumulative
+from orchestrator.kpi.counters import DEFAULT_TOLERANCE, CounterTracker, Cumulative
 from orchestrator.kpi.elements import Elements, TimeElement
 from orchestrator.kpi.formulas import KpiResult, compute
+from orchestrator.kpi.planned import PlannedBreaks
 from orchestrator.kpi.state_maps import DEMO_MACHINE_STATE, StateMap
 from orchestrator.kpi.timeline import StateTimeline
-from orchestrator.kpi.windows import Window, overlay_breaks
+from orchestrator.kpi.windows import ShiftCalendar, Window, overlay_breaks
 
 GOOD, SCRAP, REWORK, TOTAL = range(4)
 _COUNT_ROLES = {"good_count": GOOD, "scrap_count": SCRAP, "rework_count": REWORK, "total_count": TOTAL}
@@ -48,11 +56,24 @@ STATE_VERSION = 1
 class _Asset:
     """What the engine keeps per asset."""
 
-    __slots__ = ("counts", "energy", "ideal", "inputs", "pru_signal", "ref", "timeline", "unpriced")
+    __slots__ = (
+        "counts",
+        "energy",
+        "ideal",
+        "inputs",
+        "observed",
+        "pru_signal",
+        "ref",
+        "timeline",
+        "unpriced",
+    )
 
-    def __init__(self, ref: AssetRef, state_map: StateMap, resolution: float) -> None:
+    def __init__(
+        self, ref: AssetRef, state_map: StateMap, resolution: float, planned: PlannedBreaks | None
+    ) -> None:
         self.ref = ref
-        self.timeline = StateTimeline(state_map)
+        self.timeline = StateTimeline(state_map, planned)
+        self.observed = False  # has a state signal: units are set against its observed time
         self.counts: tuple[list[tuple[str, CounterTracker]], ...] = ([], [], [], [])
         self.energy: list[tuple[str, CounterTracker, float]] = []  # (signal path, tracker, factor)
         self.ideal = tuple(Cumulative(resolution) for _ in range(4))  # PRU · count per role
@@ -64,12 +85,12 @@ class _Asset:
     def pru(self) -> float | None:
         return self.pru_signal if self.pru_signal is not None else self.ref.ideal_cycle_time
 
-    def credit(self, role: int, t: float, units: float) -> None:
+    def credit(self, role: int, t: float, units: float, since: float | None) -> None:
         pru = self.pru
         if pru is None:
-            self.unpriced[role].add(t, units)
+            self.unpriced[role].add(t, units, since)
         else:
-            self.ideal[role].add(t, units * pru)
+            self.ideal[role].add(t, units * pru, since)
 
 
 class _StateRoute:
@@ -104,9 +125,12 @@ class _CountRoute:
         self.asset, self.role, self.tracker = asset, role, tracker
 
     def feed(self, s: Sample, ok: bool) -> None:
-        units = self.tracker.feed(s.source_time, s.value, ok)
+        tracker, asset = self.tracker, self.asset
+        since = tracker.last_time
+        pru = asset.pru
+        units = tracker.feed(s.source_time, s.value, ok, None if pru is None else 1.0 / pru)
         if units:
-            self.asset.credit(self.role, s.source_time, units)
+            asset.credit(self.role, s.source_time, units, since)
 
 
 class _EnergyRoute:
@@ -144,9 +168,18 @@ class KpiEngine:
         state_map: StateMap | Mapping[str, StateMap] = DEMO_MACHINE_STATE,
         resolution: float = 1.0,
         accept_uncertain: bool = True,
+        calendars: Mapping[tuple[str, str], ShiftCalendar] | None = None,
+        counter_tolerance: float = DEFAULT_TOLERANCE,
     ) -> None:
-        """`state_map` is one map for all, or one per asset path or asset type (else the demo map)."""
+        """`state_map` is one map for all, or one per asset path or asset type (else the demo map).
+
+        `calendars` ((company, site) → shift calendar) give the planned breaks that failure
+        statistics leave out; `counter_tolerance` how much faster than its rate a counter may run
+        before a drop reads as a reset.
+        """
         self._max_severity = 1 if accept_uncertain else 0
+        self._tolerance = counter_tolerance
+        planned = {key: PlannedBreaks(calendar) for key, calendar in (calendars or {}).items()}
         self._assets: dict[str, _Asset] = {}
         for ref in park.assets:
             chosen = (
@@ -154,7 +187,8 @@ class KpiEngine:
                 if isinstance(state_map, StateMap)
                 else state_map.get(ref.path, state_map.get(ref.type))
             )
-            self._assets[ref.path] = _Asset(ref, chosen or DEMO_MACHINE_STATE, resolution)
+            breaks = planned.get((ref.company, ref.site))
+            self._assets[ref.path] = _Asset(ref, chosen or DEMO_MACHINE_STATE, resolution, breaks)
         size = 1 + max((s.index for s in park.signals), default=-1)
         self._routes: list[_Route | None] = [None] * size
         by_asset: dict[str, list[SignalRef]] = {}
@@ -174,6 +208,7 @@ class KpiEngine:
             )
         for position, name in enumerate(inputs):
             self._routes[by_name[name].index] = _CompositeRoute(asset, position)
+        asset.observed = bool(inputs) or any(s.role == "state" for s in signals)
         states = [s for s in signals if s.role == "state"]
         if not inputs and len(states) > 1:
             names = ", ".join(s.name for s in states)
@@ -183,11 +218,11 @@ class KpiEngine:
             if role == "state" and not inputs:
                 self._routes[sig.index] = _StateRoute(asset)
             elif role in _COUNT_ROLES:
-                tracker = CounterTracker(_WIDTHS.get(sig.data_type), resolution)
+                tracker = self._tracker(sig, resolution)
                 asset.counts[_COUNT_ROLES[role]].append((sig.path, tracker))
                 self._routes[sig.index] = _CountRoute(asset, _COUNT_ROLES[role], tracker)
             elif role == "energy":
-                tracker = CounterTracker(_WIDTHS.get(sig.data_type), resolution)
+                tracker = self._tracker(sig, resolution)
                 suffix, factor = to_base_unit(sig.unit)
                 asset.energy.append((sig.path, tracker, factor / 3.6e6 if suffix == "joules" else 1.0))
                 self._routes[sig.index] = _EnergyRoute(tracker)
@@ -198,6 +233,15 @@ class KpiEngine:
                         f"signal {sig.path}: ideal_cycle_time needs a time unit, not {sig.unit!r}"
                     )
                 self._routes[sig.index] = _PruRoute(asset, factor)
+
+    def _tracker(self, sig: SignalRef, resolution: float) -> CounterTracker:
+        return CounterTracker(
+            _WIDTHS.get(sig.data_type),
+            resolution,
+            rollover=sig.rollover,
+            max_rate=sig.max_rate,
+            tolerance=self._tolerance,
+        )
 
     @property
     def assets(self) -> list[AssetRef]:
@@ -241,14 +285,17 @@ class KpiEngine:
     def elements(self, asset: AssetRef | str, t0: float, t1: float, now: float) -> Elements:
         """Elements of [t0, t1): time up to `now`, quantities and failures by their instants."""
         a = self._get(asset)
-        return self._compose(a, a.timeline.elements_between(t0, t1, now), t0, t1)
+        unknown: list[tuple[float, float]] | None = [] if a.observed else None
+        durations = a.timeline.elements_between(t0, t1, now, unknown)
+        return self._compose(a, durations, t0, t1, unknown or ())
 
     def window_elements(self, asset: AssetRef | str, window: Window, now: float) -> Elements:
         """Elements of a window, its planned breaks counted as PDOT."""
         a = self._get(asset)
         tl = a.timeline
-        durations = overlay_breaks(lambda x, y: tl.elements_between(x, y, now), window, now)
-        return self._compose(a, durations, window.start, window.end)
+        unknown: list[tuple[float, float]] | None = [] if a.observed else None
+        durations = overlay_breaks(lambda x, y: tl.elements_between(x, y, now, unknown), window, now)
+        return self._compose(a, durations, window.start, window.end, unknown or ())
 
     def result(self, asset: AssetRef | str, t0: float, t1: float, now: float) -> KpiResult:
         """KPIs of [t0, t1) for one asset."""
@@ -258,23 +305,45 @@ class KpiEngine:
         """KPIs of one window (with its breaks) for one asset."""
         return compute(self.window_elements(asset, window, now))
 
-    def _compose(self, a: _Asset, durations: dict[TimeElement, float], t0: float, t1: float) -> Elements:
-        c = [sum(tr.increase_between(t0, t1) for _, tr in trackers) for trackers in a.counts]
-        ideal = [series.between(t0, t1) for series in a.ideal]
-        unpriced = [series.between(t0, t1) for series in a.unpriced]
+    def _compose(
+        self,
+        a: _Asset,
+        durations: dict[TimeElement, float],
+        t0: float,
+        t1: float,
+        unknown: Sequence[tuple[float, float]] = (),
+    ) -> Elements:
+        def split(series: Cumulative) -> tuple[float, float]:
+            """(counted in observed time, counted in UNKNOWN time) within [t0, t1)."""
+            total = series.between(t0, t1)
+            if not unknown:
+                return total, 0.0
+            off = sum(series.between(x, y) for x, y in unknown)
+            return total - off, off
+
+        c, u = [0.0] * 4, [0.0] * 4
+        for role, trackers in enumerate(a.counts):
+            for _, tracker in trackers:
+                seen, unseen = split(tracker.series)
+                c[role] += seen
+                u[role] += unseen
+        ideal = [split(series)[0] for series in a.ideal]
+        unpriced = [split(series)[0] for series in a.unpriced]
+        energy = unattributed_energy = 0.0
+        for _, tracker, factor in a.energy:
+            seen, unseen = split(tracker.series)
+            energy += seen * factor
+            unattributed_energy += unseen * factor
         has_good, has_total = bool(a.counts[GOOD]), bool(a.counts[TOTAL])
+        pq, gq = _quantities(c, has_good, has_total)
+        u_pq, u_gq = _quantities(u, has_good, has_total)
         if has_total:
-            pq, ideal_pq, unpriced_pq = c[TOTAL], ideal[TOTAL], unpriced[TOTAL]
-            if has_good:
-                gq, ideal_gq = c[GOOD], ideal[GOOD]
-            else:
-                gq = c[TOTAL] - c[SCRAP] - c[REWORK]
-                ideal_gq = ideal[TOTAL] - ideal[SCRAP] - ideal[REWORK]
+            ideal_pq, unpriced_pq = ideal[TOTAL], unpriced[TOTAL]
+            ideal_gq = ideal[GOOD] if has_good else ideal[TOTAL] - ideal[SCRAP] - ideal[REWORK]
         else:
-            pq = c[GOOD] + c[SCRAP] + c[REWORK]
             ideal_pq = ideal[GOOD] + ideal[SCRAP] + ideal[REWORK]
             unpriced_pq = unpriced[GOOD] + unpriced[SCRAP] + unpriced[REWORK]
-            gq, ideal_gq = c[GOOD], ideal[GOOD]
+            ideal_gq = ideal[GOOD]
         failures = a.timeline.failures_between(t0, t1)
         return Elements.from_durations(
             durations,
@@ -282,7 +351,7 @@ class KpiEngine:
             gq=gq,
             sq=c[SCRAP],
             rq=c[REWORK],
-            energy=sum(tr.increase_between(t0, t1) * factor for _, tr, factor in a.energy),
+            energy=energy,
             ideal_time=ideal_pq,
             ideal_good_time=ideal_gq,
             failures=failures.failures,
@@ -291,14 +360,16 @@ class KpiEngine:
             repair_time=failures.repair_time,
             uncounted=0 if has_good or has_total else 1,
             unpriced_pq=unpriced_pq,
+            unattributed_pq=u_pq,
+            unattributed_gq=u_gq,
+            unattributed_sq=u[SCRAP],
+            unattributed_rq=u[REWORK],
+            unattributed_energy=unattributed_energy,
         )
 
     def elements_by_asset(self, t0: float, t1: float, now: float) -> list[tuple[AssetRef, Elements]]:
         """(asset, elements of [t0, t1)) for every asset, ready for `rollup` (AssetRef is unhashable)."""
-        return [
-            (a.ref, self._compose(a, a.timeline.elements_between(t0, t1, now), t0, t1))
-            for a in self._assets.values()
-        ]
+        return [(a.ref, self.elements(a.ref, t0, t1, now)) for a in self._assets.values()]
 
     def prune(self, before: float) -> None:
         """Forget history before `before` in every timeline and counter (bounds memory)."""
@@ -347,16 +418,14 @@ class KpiEngine:
             for trackers in (*a.counts, [(p, t) for p, t, _ in a.energy]):
                 for signal_path, tracker in trackers:
                     if signal_path in saved:
-                        restored = CounterTracker.from_state(
-                            {**saved[signal_path], "width_bits": tracker.width_bits}
-                        )
-                        _adopt(tracker, restored)
+                        tracker.restore(saved[signal_path])  # settings stay as configured
             saved_asset = state["assets"].get(path)
             if saved_asset is None:
                 continue
-            _adopt_timeline(
-                a.timeline, StateTimeline.from_state(saved_asset["timeline"], a.timeline.state_map)
+            restored = StateTimeline.from_state(
+                saved_asset["timeline"], a.timeline.state_map, a.timeline.planned
             )
+            _adopt_timeline(a.timeline, restored)
             a.pru_signal = saved_asset["pru_signal"]
             if len(saved_asset["inputs"]) == len(a.inputs):
                 a.inputs[:] = saved_asset["inputs"]
@@ -371,7 +440,14 @@ class KpiEngine:
                 a.timeline.seal()
 
 
-def _adopt(target: CounterTracker | Cumulative, source: CounterTracker | Cumulative) -> None:
+def _quantities(c: Sequence[float], has_good: bool, has_total: bool) -> tuple[float, float]:
+    """(PQ, GQ) from the increases per counter role (module doc: quantities)."""
+    if has_total:
+        return c[TOTAL], c[GOOD] if has_good else c[TOTAL] - c[SCRAP] - c[REWORK]
+    return c[GOOD] + c[SCRAP] + c[REWORK], c[GOOD]
+
+
+def _adopt(target: Cumulative, source: Cumulative) -> None:
     # Routes hold the objects, so restore in place rather than replace them.
     for slot in type(target).__slots__:
         setattr(target, slot, getattr(source, slot))

@@ -20,11 +20,13 @@ Rules, each one a decision:
   change together must not leave a zero-length phantom state, nor a phantom failure).
 
 Failures follow IEC 60050-191 as used by ISO 22400-2 (STANDARDS.md §1.1, ONT): a failure is an
-entry into ADET whose last *known* state (UNKNOWN skipped) was APT or AUST. Its TBF is the APT + AUST
-time since the previous failure (since the first sample for the first one; UNKNOWN never counts).
-A repair ends when a known state other than ADET follows; its TTR is the ADET time observed in the
-episode. Each sample goes to the window holding its instant (failure or end of repair), which
-keeps windows additive; MTBF = mean TBF and MTTR = mean TTR.
+entry into ADET whose last *known* state (UNKNOWN skipped) was APT or AUST, outside a planned break.
+Its TBF is the APT + AUST time since the previous failure; a window's first TBF starts at the
+window's start (UNKNOWN never counts). A repair ends when a known state other than ADET follows;
+its TTR is the ADET time observed in the episode. Planned breaks (`planned`, the site's calendar)
+count in neither: a machine that stops for a break has not failed, running through a break adds
+nothing to its TBF, and a break inside a repair is not repair time. Failures and repairs go to the
+window holding their instant; MTBF = mean TBF and MTTR = mean TTR.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from bisect import bisect_left, bisect_right
 from typing import Any, NamedTuple
 
 from orchestrator.kpi.elements import UP_ELEMENTS, TimeElement
+from orchestrator.kpi.planned import PlannedBreaks
 from orchestrator.kpi.state_maps import DEMO_MACHINE_STATE, StateMap
 
 _UNKNOWN = TimeElement.UNKNOWN
@@ -72,11 +75,15 @@ class StateTimeline:
         "_times",
         "_undo",
         "_uptime",
+        "planned",
         "state_map",
     )
 
-    def __init__(self, state_map: StateMap = DEMO_MACHINE_STATE) -> None:
+    def __init__(
+        self, state_map: StateMap = DEMO_MACHINE_STATE, planned: PlannedBreaks | None = None
+    ) -> None:
         self.state_map = state_map
+        self.planned = planned  # the site's planned breaks: no failure, TBF or TTR time in them
         self._times: list[float] = []  # start of each segment, strictly increasing
         self._elems: list[TimeElement] = []
         self._last_time: float | None = None  # last accepted sample (may be after the last change)
@@ -173,15 +180,25 @@ class StateTimeline:
     def _transition(self, t: float, new: TimeElement) -> None:
         self._undo = self._tracker()
         old = self._elems[-1]
-        duration = t - self._times[-1]
-        if old in UP_ELEMENTS:
-            self._uptime += duration
-        elif old is _ADET and self._in_episode:
-            self._episode_adet += duration
+        planned = self.planned
+        counted = old in UP_ELEMENTS or (old is _ADET and self._in_episode)
+        if counted:
+            since = self._times[-1]
+            duration = t - since
+            if planned is not None:
+                duration -= planned.overlap(since, t)
+            if old is _ADET:
+                self._episode_adet += duration
+            else:
+                self._uptime += duration
         if old is not _UNKNOWN:
             self._last_known = old
         if new is _ADET:
-            if not self._in_episode and self._last_known in UP_ELEMENTS:
+            if (
+                not self._in_episode
+                and self._last_known in UP_ELEMENTS
+                and (planned is None or not planned.contains(t))
+            ):
                 self._fail_t.append(t)
                 self._fail_tbf.append(self._uptime)
                 self._uptime = 0.0
@@ -194,8 +211,13 @@ class StateTimeline:
         self._times.append(t)
         self._elems.append(new)
 
-    def elements_between(self, t0: float, t1: float, now: float) -> dict[TimeElement, float]:
-        """Seconds per element in [t0, min(t1, now)); the open segment runs up to `now`."""
+    def elements_between(
+        self, t0: float, t1: float, now: float, unknown: list[tuple[float, float]] | None = None
+    ) -> dict[TimeElement, float]:
+        """Seconds per element in [t0, min(t1, now)); the open segment runs up to `now`.
+
+        With `unknown`, the UNKNOWN spans found are appended to it (in the same pass).
+        """
         out = dict.fromkeys(TimeElement, 0.0)
         end = t1 if t1 < now else now
         if end <= t0:
@@ -206,7 +228,10 @@ class StateTimeline:
         if self._horizon > first:
             first = self._horizon
         if first > t0:  # nothing known before the first sample (or the prune horizon)
-            out[_UNKNOWN] += (first if first < end else end) - t0
+            head = first if first < end else end
+            out[_UNKNOWN] += head - t0
+            if unknown is not None:
+                unknown.append((t0, head))
         start = t0 if t0 > first else first
         if start >= end:
             return out
@@ -221,15 +246,61 @@ class StateTimeline:
             if seg_start < start:
                 seg_start = start
             if seg_end > seg_start:
-                out[elems[i]] += seg_end - seg_start
+                element = elems[i]
+                out[element] += seg_end - seg_start
+                if unknown is not None and element is _UNKNOWN:
+                    if unknown and unknown[-1][1] == seg_start:
+                        unknown[-1] = (unknown[-1][0], seg_end)
+                    else:
+                        unknown.append((seg_start, seg_end))
             i += 1
         return out
 
     def failures_between(self, t0: float, t1: float) -> FailureStats:
-        """Failures and completed repairs whose instant lies in [t0, t1)."""
-        fa, fb = bisect_left(self._fail_t, t0), bisect_left(self._fail_t, t1)
+        """Failures and completed repairs whose instant lies in [t0, t1).
+
+        The first failure's TBF counts from `t0` (the window's start), not from a failure before it.
+        """
+        fail_t = self._fail_t
+        fa, fb = bisect_left(fail_t, t0), bisect_left(fail_t, t1)
         ra, rb = bisect_left(self._rep_t, t0), bisect_left(self._rep_t, t1)
-        return FailureStats(fb - fa, sum(self._fail_tbf[fa:fb]), rb - ra, sum(self._rep_ttr[ra:rb]))
+        tbf = self.uptime_between(t0, fail_t[fa]) + sum(self._fail_tbf[fa + 1 : fb]) if fb > fa else 0.0
+        return FailureStats(fb - fa, tbf, rb - ra, sum(self._rep_ttr[ra:rb]))
+
+    def uptime_between(self, t0: float, t1: float) -> float:
+        """APT + AUST seconds in [t0, t1) outside planned breaks (what a TBF counts)."""
+        up = 0.0
+        for a, b, element in self._segments(t0, t1):
+            if element in UP_ELEMENTS:
+                up += b - a
+                if self.planned is not None:
+                    up -= self.planned.overlap(a, b)
+        return up
+
+    def unknown_intervals(self, t0: float, t1: float, now: float) -> list[tuple[float, float]]:
+        """The UNKNOWN spans inside [t0, min(t1, now)), before the first sample included."""
+        spans: list[tuple[float, float]] = []
+        self.elements_between(t0, t1, now, spans)
+        return spans
+
+    def _segments(self, t0: float, t1: float) -> list[tuple[float, float, TimeElement]]:
+        """(start, end, element) of the recorded segments clipped to [t0, t1); the last one is open."""
+        times, elems = self._times, self._elems
+        n = len(times)
+        out: list[tuple[float, float, TimeElement]] = []
+        if t1 <= t0 or not n:
+            return out
+        i = max(bisect_right(times, t0) - 1, 0)
+        while i < n:
+            a = times[i]
+            if a >= t1:
+                break
+            b = times[i + 1] if i + 1 < n else t1
+            a, b = max(a, t0), min(b, t1)
+            if b > a:
+                out.append((a, b, elems[i]))
+            i += 1
+        return out
 
     def failure_events(self) -> list[tuple[float, float]]:
         """(time of failure, TBF seconds) for every retained failure."""
@@ -280,9 +351,14 @@ class StateTimeline:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], state_map: StateMap = DEMO_MACHINE_STATE) -> StateTimeline:
+    def from_state(
+        cls,
+        state: dict[str, Any],
+        state_map: StateMap = DEMO_MACHINE_STATE,
+        planned: PlannedBreaks | None = None,
+    ) -> StateTimeline:
         """Rebuild a timeline saved by `state()`."""
-        tl = cls(state_map)
+        tl = cls(state_map, planned)
         tl._times = [float(t) for t in state["times"]]
         tl._elems = [TimeElement(e) for e in state["elements"]]
         tl._last_time = state["last_time"]

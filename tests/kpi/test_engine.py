@@ -41,7 +41,8 @@ def test_oee_com_example_end_to_end() -> None:
 
     06:00–14:00 with breaks 2 × 15 min and a 30 min meal (planned production 420 min), 47 min
     down, ideal cycle 1.0 s, total 19,271, reject 423 → A 0.8881, P 0.8611, Q 0.9780, OEE 0.7479.
-    There is no good counter, so GQ = total − reject.
+    There is no good counter, so GQ = total − reject. The counters are read at 06:00:00 and at
+    14:00:00: a reading at the shift's end belongs to the shift (it counts what came before it).
     """
     park = oee_com_park()
     state, total, scrap = (index_of(park, "m1", n) for n in ("state", "total_count", "scrap_count"))
@@ -56,12 +57,12 @@ def test_oee_com_example_end_to_end() -> None:
     )
     shift = calendar.current(at("2025-03-10 07:00"))
     assert shift is not None
-    engine.feed([good(state, 3, at("2025-03-10 05:50")), good(total, 1000, at("2025-03-10 05:50"))])
-    engine.feed([good(scrap, 77, at("2025-03-10 05:50"))])
+    engine.feed([good(state, 3, at("2025-03-10 05:50")), good(total, 1000, at("2025-03-10 06:00"))])
+    engine.feed([good(scrap, 77, at("2025-03-10 06:00"))])
     engine.feed([good(state, 0, at("2025-03-10 08:00")), good(state, 3, at("2025-03-10 08:15"))])
     engine.feed([good(state, 1, at("2025-03-10 09:00")), good(state, 3, at("2025-03-10 09:47"))])
     engine.feed(
-        [good(total, 1000 + 19_271, at("2025-03-10 13:59")), good(scrap, 77 + 423, at("2025-03-10 13:59"))]
+        [good(total, 1000 + 19_271, at("2025-03-10 14:00")), good(scrap, 77 + 423, at("2025-03-10 14:00"))]
     )
     e = engine.window_elements("acme/north/line-1/m1", shift, now=shift.end)
     assert (e.apt, e.adet, e.pdot, e.unknown) == (373 * MIN, 47 * MIN, 60 * MIN, 0.0)
@@ -110,7 +111,8 @@ def test_good_and_scrap_make_pq_and_roles_route_by_index() -> None:
 
 
 def test_bad_quality_is_unknown_time_and_counters_catch_up() -> None:
-    """A connection loss is UNKNOWN (coverage < 1), never down time; parts come back after it."""
+    """A connection loss is UNKNOWN (coverage < 1), never down time; the parts counted across it
+    are spread over (0, 160]: 0.5 per second, 50 in the observed [0, 100), 30 unattributed."""
     engine, park = standard_engine()
     state, count = index_of(park, "m1", "state"), index_of(park, "m1", "good_count")
     engine.feed([good(state, 3, 0), good(count, 0, 0)])
@@ -120,7 +122,8 @@ def test_bad_quality_is_unknown_time_and_counters_catch_up() -> None:
     e = r.elements
     assert (e.apt, e.unknown, e.adet, e.adot) == (140, 60, 0, 0)
     assert r.coverage == pytest.approx(0.7) and r.availability == 1.0
-    assert e.gq == 80
+    assert (e.gq, e.unattributed_gq, e.pq, e.unattributed_pq) == (50, 30, 50, 30)
+    assert r.effectiveness == pytest.approx(2.0 * 50 / 140)  # PRU 2 s: no gap parts set against APT
 
 
 def test_uncertain_quality_is_configurable() -> None:
@@ -166,8 +169,9 @@ def test_pru_signal_changes_are_priced_per_increment() -> None:
     e = engine.elements("acme/north/line-1/m1", 0, 100, now=100)
     assert (e.pq, e.unpriced_pq, e.ideal_time) == (70, 10, 60.0)
     assert engine.result("acme/north/line-1/m1", 0, 100, now=100).oee is None
+    # From 20 on: half of the 20 parts read at 30 (counted over (10, 30]) at 2 s, then 40 at 0.5 s.
     later = engine.result("acme/north/line-1/m1", 20, 100, now=100)
-    assert later.effectiveness == pytest.approx(60.0 / 80)
+    assert later.effectiveness == pytest.approx((10 * 2.0 + 40 * 0.5) / 80)
     assert engine.pru("acme/north/line-1/m1") == 0.5
 
 
@@ -293,7 +297,8 @@ def test_resume_without_gap_ignores_what_the_source_plays_again() -> None:
         resumed_gap.feed(batch)
         assert resumed.elements(path, t0, end, now=now) == uninterrupted.elements(path, t0, end, now=now)
     expected = uninterrupted.elements(path, t0, end, now=end)
-    assert expected.unknown == 20 * MIN and expected.gq == 700
+    # The 50 parts read at 50 min were counted over (30, 50] min, all UNKNOWN: set apart.
+    assert expected.unknown == 20 * MIN and (expected.gq, expected.unattributed_gq) == (650, 50)
     assert resumed.elements(path, t0, end, now=end) == expected
     # With a gap (the wall clock), the first old Good sample ends the gap at the save: right for a
     # device re-sending its current value on reconnect, wrong for a replay (here 10 min of ADOT).

@@ -125,9 +125,11 @@ def test_mtbf_mttr_from_known_episodes() -> None:
     r = compute(e)
     assert r.mtbf == pytest.approx((100 + 190 + 270) / 3)
     assert r.mttr == pytest.approx((10 + 30) / 2)
-    # Windows get the samples whose instant they hold: [0, 300) has one failure and one repair.
+    # Windows get the events whose instant they hold: [0, 300) has one failure and one repair.
     assert tl.failures_between(0, 300) == (1, 100, 1, 10)
-    assert tl.failures_between(300, 800) == (2, 460, 1, 30)
+    # A window's first TBF starts at its start: the failure at 300 has 0 s of it, the one at 700 270.
+    assert tl.failures_between(300, 800) == (2, 270, 1, 30)
+    assert tl.failures_between(50, 800) == (3, 50 + 190 + 270, 2, 40)
 
 
 def test_what_is_and_is_not_a_failure() -> None:
@@ -186,5 +188,11 @@ def test_windows_are_additive(feed: list[tuple[int, TimeElement]], a: int, b: in
     assert sum(whole.values()) == max(0, min(t2, now) - t0)
     f, fl, fr = tl.failures_between(t0, t2), tl.failures_between(t0, t1), tl.failures_between(t1, t2)
     assert f.failures == fl.failures + fr.failures and f.repairs == fl.repairs + fr.repairs
-    assert f.tbf_seconds == fl.tbf_seconds + fr.tbf_seconds
     assert f.repair_time == fl.repair_time + fr.repair_time
+    # TBF is not additive: a window's TBFs are its up time from its start to its last failure.
+    failures = [t for t, _ in tl.failure_events() if t0 <= t < t2]
+    if failures:
+        up = tl.elements_between(t0, failures[-1], failures[-1])
+        assert f.tbf_seconds == up[TimeElement.APT] + up[TimeElement.AUST]
+    else:
+        assert f.tbf_seconds == 0

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from exporters.http.history import row_result
 from models.store import make_engine
-from models.tables import KpiResultRow
+from models.tables import KpiResultRow, KpiStateRow
 from orchestrator.config import load_config
 from orchestrator.registry import builtin_kinds
 from orchestrator.sharing import shares
@@ -182,11 +182,24 @@ def test_broker_outage_loses_no_sample_and_no_kpi_result(
     )
 
 
+def forget_state(url: str) -> None:
+    """Remove an edge's saved KPI state (finishing its recording saves one)."""
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            for row in session.exec(select(KpiStateRow)).all():
+                session.delete(row)
+            session.commit()
+    finally:
+        engine.dispose()
+
+
 def test_killed_edge_is_marked_down_recovers_and_leaves_no_duplicate_rows(
     tmp_path: Path, broker: int, hub_database: str, samples: tuple[Path, dict[str, int]], record: Recorder
 ) -> None:
     csv_path, _ = samples
-    # No state saved before the kill: the restarted edge replays and closes every window again.
+    # The restarted edge must not resume (as when it was killed before any state save, here: its
+    # saved state is removed): it replays and closes every window again.
     park = EdgesAndHub(tmp_path, broker, hub_database, csv_path, speed=0.0, state_interval=3600.0)
     bolt = park.processes["bolt"]
     up = lambda: park.hub_metric("parklink_connection_up", company="bolt", connection="edge")  # noqa: E731
@@ -200,6 +213,7 @@ def test_killed_edge_is_marked_down_recovers_and_leaves_no_duplicate_rows(
         killed = time.monotonic()
         wait_for(lambda: up() == 0, 15, "bolt marked down at the hub")
         marked = time.monotonic() - killed
+        forget_state(park.edge_urls["bolt"])
         bolt.start()
         wait_for(lambda: up() == 1, 60, "bolt up again")
         reconnects = park.hub_metric(
