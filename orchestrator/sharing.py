@@ -12,6 +12,9 @@ site or company; coarser levels of the same company are then published too) and 
 - Benchmarks per asset type (median, quartiles, best) use asset-level results of companies that
   share the KPI at asset level, and exist only when at least `k` companies contribute; they never
   name a company.
+- A suspect result (physically impossible, `orchestrator/kpi/guard.py`) is never published: not
+  as a scope, not in a park aggregate (a company with a suspect asset is suspect itself, so it drops
+  out of the aggregates of that window), not in a benchmark.
 """
 
 from __future__ import annotations
@@ -114,6 +117,8 @@ def park_view(
     for r in results:
         if r.level == "park":
             continue  # the park aggregate is rebuilt below from what companies share
+        if r.suspect:
+            continue  # impossible numbers are the company's to fix, never the park's to see
         policies = share.get(r.company, ())
         allowed = shared_kpis(policies, r.level, r.window_kind)
         kpis = _filter(r.result.kpis(), allowed)
@@ -141,7 +146,8 @@ def _park_aggregates(
     out: list[PublishedKpis] = []
     for (kind, label), entries in company_elements.items():
         by_kpi: dict[str, list[Elements]] = defaultdict(list)
-        for company, elements, _ in entries:
+        # In company order: a float sum depends on its order, and a hub receives companies in any.
+        for company, elements, _ in sorted(entries, key=lambda entry: entry[0]):
             allowed = shared_kpis(share.get(company, ()), "company", kind)
             for name in compute(elements).kpis() if allowed is None else allowed:
                 by_kpi[name].append(elements)

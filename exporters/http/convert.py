@@ -142,7 +142,7 @@ def _kpi(
 def scoped_out(r: ScopedResult) -> KpiOut:
     """A company's own result (every KPI)."""
     base = _kpi(r.level, r.scope, r.names, r.window_kind, r.window_label, r.start, r.end)
-    return KpiOut(**base, kpis=finite(r.result.kpis()))
+    return KpiOut(**base, kpis=finite(r.result.kpis()), suspect=list(r.suspect))
 
 
 def published_out(p: PublishedKpis) -> KpiOut:

@@ -4,6 +4,10 @@ Rows hold the summed elements of each scope and window, so the park's history go
 same `orchestrator.sharing.park_view` as the live view: one place enforces sharing, for the past
 too. Stored park-level rows sum *every* company and are never served; the park aggregates of the
 history are rebuilt from what each policy publishes.
+
+Suspect flags (orchestrator/kpi/guard.py) are stored in the `kpis` JSON as `"suspect": [...]`.
+Rows written before the guard existed have none: the guard runs on their elements when read, so
+an old impossible result is not shared either.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from models.park import Park
 from models.tables import KpiResultRow
 from orchestrator.kpi.elements import Elements
 from orchestrator.kpi.formulas import compute
+from orchestrator.kpi.guard import DEFAULT_MAX_EFFECTIVENESS, flag, suspect_reasons
 from orchestrator.kpi.results import Names, ScopedResult
 from orchestrator.kpi.rollup import Level
 from orchestrator.sharing import ParkView, park_view
@@ -61,8 +66,14 @@ def names_of(level: str, scope: str) -> Names:
     return cast(Names, tuple(parts[:5]))
 
 
+def stored_suspect(row: KpiResultRow) -> tuple[str, ...] | None:
+    """The suspect reasons stored with a row; None for a row from before the guard."""
+    stored = row.kpis.get("suspect")
+    return tuple(str(reason) for reason in stored) if isinstance(stored, list) else None
+
+
 def row_result(row: KpiResultRow) -> ScopedResult:
-    """A stored row back into a result, KPIs recomputed from its elements."""
+    """A stored row back into a result, KPIs recomputed from its elements, stored flags kept."""
     elements = Elements.from_dict(row.elements)
     return ScopedResult(
         cast(Level, row.level),
@@ -73,12 +84,16 @@ def row_result(row: KpiResultRow) -> ScopedResult:
         row.window_start,
         row.window_end,
         compute(elements),
+        stored_suspect(row) or (),
     )
 
 
-def row_out(row: KpiResultRow) -> KpiOut:
+def row_out(row: KpiResultRow, max_effectiveness: float = DEFAULT_MAX_EFFECTIVENESS) -> KpiOut:
     """A company's own stored result, every KPI as computed when the window closed."""
     company, site, area, line, asset = names_of(row.level, row.scope)
+    suspect = stored_suspect(row)
+    if suspect is None:  # an old row: check it now
+        suspect = suspect_reasons(compute(Elements.from_dict(row.elements)), max_effectiveness)
     return KpiOut(
         level=row.level,
         scope=row.scope,
@@ -92,6 +107,7 @@ def row_out(row: KpiResultRow) -> KpiOut:
         start=at(row.window_start),
         end=at(row.window_end),
         kpis=finite(row.kpis),
+        suspect=list(suspect),
     )
 
 
@@ -106,6 +122,7 @@ def company_rows(
     scope: str | None,
     limit: int,
     offset: int,
+    max_effectiveness: float = DEFAULT_MAX_EFFECTIVENESS,
 ) -> tuple[list[KpiOut], int]:
     """One page of a company's closed windows starting in [since, until), and how many there are."""
     where = [
@@ -129,11 +146,18 @@ def company_rows(
             .offset(offset)
             .limit(limit)
         ).all()
-        return [row_out(r) for r in rows], int(total)
+        return [row_out(r, max_effectiveness) for r in rows], int(total)
 
 
-def closed_results(db: Engine, since: float, until: float, window: str | None) -> list[ScopedResult]:
-    """Every company's closed results starting in [since, until) (park rows excluded)."""
+def closed_results(
+    db: Engine,
+    since: float,
+    until: float,
+    window: str | None,
+    max_effectiveness: float = DEFAULT_MAX_EFFECTIVENESS,
+) -> list[ScopedResult]:
+    """Every company's closed results starting in [since, until) (park rows excluded), flagged
+    again by the guard (old rows carry no flag; a stored flag is kept)."""
     where = [
         col(KpiResultRow.level) != "park",
         col(KpiResultRow.window_start) >= since,
@@ -145,12 +169,12 @@ def closed_results(db: Engine, since: float, until: float, window: str | None) -
         rows = session.exec(
             select(KpiResultRow).where(*where).order_by(col(KpiResultRow.window_start)).limit(MAX_ROWS)
         ).all()
-        return [row_result(r) for r in rows]
+        return flag([row_result(r) for r in rows], max_effectiveness)
 
 
 def closed_view(
     db: Engine, park: Park, asset_types: dict[str, str], since: float, until: float, window: str | None
 ) -> ParkView:
     """The park view of the closed windows starting in [since, until), through `park_view`."""
-    results = closed_results(db, since, until, window)
+    results = closed_results(db, since, until, window, park.kpi.max_effectiveness)
     return park_view(results, park.share, asset_types, park.kpi.benchmark_min_companies)

@@ -39,6 +39,8 @@ class KpiRow:
     kpis: dict[str, float | None]  # a missing key means "not shared"
     companies: int | None = None
     company: str = ""
+    suspect: tuple[str, ...] = ()  # the guard's reasons (company page only: the park never sees one)
+    unattributed: float | None = None  # units counted across a communication loss (company page)
 
 
 @dataclass
@@ -154,7 +156,13 @@ def company_page(context: Context, company: str, window: str, now: float | None 
     now = time.time() if now is None else now
     park = context.park
     kpis = [
-        KpiRow(r.scope or r.company, r.window_label, r.result.kpis())
+        KpiRow(
+            r.scope or r.company,
+            r.window_label,
+            r.result.kpis(),
+            suspect=r.suspect,
+            unattributed=r.result.elements.unattributed_pq,
+        )
         for r in context.runtime.kpi.current
         if r.company == company and r.level != "park" and r.window_kind == window
     ]
@@ -185,7 +193,16 @@ def company_page(context: Context, company: str, window: str, now: float | None 
     history: list[KpiOut] = []
     if db is not None:
         history, _ = company_rows(
-            db, company, start, now, level="company", window="hour", scope=None, limit=1000, offset=0
+            db,
+            company,
+            start,
+            now,
+            level="company",
+            window="hour",
+            scope=None,
+            limit=1000,
+            offset=0,
+            max_effectiveness=park.kpi.max_effectiveness,
         )
     current = [r for r in context.runtime.kpi.current if r.level == "company" and r.company == company]
     series = []

@@ -131,6 +131,11 @@ class KpiOut(Out):
     end: datetime
     kpis: dict[str, float | None]
     companies: int | None = Field(None, description="park aggregates: contributing companies")
+    suspect: list[str] = Field(
+        default_factory=list,
+        description="why the result is physically impossible (e.g. 'effectiveness 4.25 > 1.5', "
+        "'contains suspect asset …'); such a result is never shared. Empty when plausible",
+    )
 
 
 class BenchmarkOut(Out):

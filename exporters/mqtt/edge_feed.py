@@ -3,7 +3,8 @@
 Wires a `MqttPublisher` so the hub can rebuild the park from this edge: births (each company's
 model, then status online) at every connect, the will (status offline), and a `KpiService`
 listener sending the results the companies' policies share. Sharing is enforced here, at the edge
-that owns the data: a result whose company shares nothing of its level and window never leaves.
+that owns the data: a result whose company shares nothing of its level and window never leaves,
+nor does a suspect one (orchestrator/kpi/guard.py; the hub checks again, it trusts no edge).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class EdgeFeed:
         which: Literal["current", "closed"] = "closed" if kind == "closed" else "current"
         by_company: dict[str, list[ScopedResult]] = defaultdict(list)
         for r in results:
-            if shares(r, self.park.share):
+            if shares(r, self.park.share) and not r.suspect:
                 by_company[r.company].append(r)
         for company in self.companies:
             shared = by_company.get(company, [])

@@ -3,7 +3,9 @@
 Elements are exposed as counters per asset (`parklink_kpi_production_seconds_total`, …) so that
 PromQL aggregates them the ISO way, summing elements then dividing, never averaging ratios:
 `sum(rate(…ideal_good_seconds_total)) / sum(rate(…planned_busy_seconds_total))` is OEE.
-KPI gauges (`parklink_kpi_oee_ratio`, …) carry `level`, the hierarchy names and `window`.
+KPI gauges (`parklink_kpi_oee_ratio`, …) carry `level`, the hierarchy names and `window`;
+`parklink_kpi_suspect` (same labels) is 1 where the guard found the result physically impossible
+(orchestrator/kpi/guard.py), else 0. The park view has none: it never publishes a suspect result.
 
 Three views, one collector: `full` (a park administrator's: every company's own results, and
 park-level figures only as sharing policies publish them), `park` (only what the park view
@@ -58,6 +60,10 @@ ELEMENT_COUNTERS: dict[str, tuple[str, str]] = {
     "pbt": ("planned_busy_seconds", "Planned busy time PBT = APT + AUST + ADET + ADOT (OEE denominator)"),
     "pq": ("produced_units", "Produced quantity PQ"),
     "gq": ("good_units", "Good quantity GQ"),
+    "unattributed_pq": (
+        "unattributed_units",
+        "Units counted across UNKNOWN time (communication loss): not in PQ, never set against observed time",
+    ),
     "sq": ("scrap_units", "Scrap quantity SQ"),
     "rq": ("rework_units", "Rework quantity RQ"),
     "ideal_time": ("ideal_seconds", "Ideal time of produced units, sum of PRU·PQ"),
@@ -74,6 +80,7 @@ class _Row:
     names: tuple[str, str, str, str, str]
     window: str
     kpis: dict[str, float | None]
+    suspect: bool = False
 
 
 class KpiCollector(Collector):
@@ -96,7 +103,7 @@ class KpiCollector(Collector):
         for r in service.current:
             if r.level == "park" or (self._company is not None and r.company != self._company):
                 continue
-            yield _Row(r.level, r.names, r.window_kind, r.result.kpis())
+            yield _Row(r.level, r.names, r.window_kind, r.result.kpis(), bool(r.suspect))
         if self._view == "full":
             yield from (_Row(p.level, p.names, p.window_kind, p.kpis) for p in service.view.park)
 
@@ -107,12 +114,20 @@ class KpiCollector(Collector):
             )
             for kpi, (name, _) in KPI_METRICS.items()
         }
+        suspect = GaugeMetricFamily(
+            f"{PREFIX}_suspect",
+            "1 if the result is physically impossible (never shared; reasons in the API), else 0",
+            labels=SCOPE_LABELS,
+        )
         for row in self._rows():
             labels = [row.level, *row.names, row.window]
             for kpi, value in row.kpis.items():
                 if value is not None and kpi in gauges:
                     gauges[kpi].add_metric(labels, value * KPI_METRICS[kpi][1])
+            suspect.add_metric(labels, 1.0 if row.suspect else 0.0)
         yield from gauges.values()
+        if self._view != "park":
+            yield suspect
         if self._view == "park":
             yield from self._benchmarks()
         else:

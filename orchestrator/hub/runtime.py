@@ -11,7 +11,9 @@ one at a time, without I/O:
 - `<company>/_edge/results`: KPI results the company shares. The sharing policy is applied again
   here (what an edge sends beyond its own announced policy is dropped), current results feed the
   hub's park view, closed ones are upserted in the database (one row per scope and window, so a
-  replayed message changes nothing), and kept in memory while the database is down.
+  replayed message changes nothing), and kept in memory while the database is down. The guard
+  (orchestrator/kpi/guard.py) runs again on the received elements, with the hub's own
+  `kpi.max_effectiveness`: a suspect result is kept flagged, never in the park view.
 - UNS signal topics: the latest value per signal, the end-to-end delay measured on the way.
 - Sparkplug DBIRTH/DDATA of an announced edge node: the same, many values per message (the
   high-volume path: one DDATA per asset and publish interval instead of one message per value).
@@ -54,6 +56,7 @@ from orchestrator.config import LoadedConfig
 from orchestrator.hub.kpis import HubKpis
 from orchestrator.hub.metrics import HubCollector, HubHealth
 from orchestrator.hub.model import EDGE_CONNECTION, build_park
+from orchestrator.kpi.guard import SuspectLog, flag
 from orchestrator.kpi.results import ScopedResult
 from orchestrator.kpi.service import save_results
 from orchestrator.runtime import Link
@@ -117,6 +120,7 @@ class HubRuntime:
             lambda: deque(maxlen=self.settings.max_pending)
         )
         self._closed_backlog: list[ScopedResult] = []
+        self._suspects: defaultdict[str, SuspectLog] = defaultdict(lambda: SuspectLog(log, "hub: "))
         self._births: dict[str, int] = {}  # Sparkplug node → bdSeq of its current birth
         self._nodes: defaultdict[str, set[str]] = defaultdict(set)  # Sparkplug node → companies announcing it
         self._sparkplug_decoder = SparkplugDecoder()
@@ -334,6 +338,9 @@ class HubRuntime:
                 results.append(r)
             else:
                 self._reject(company, f"{company!r} sent a result its policy does not share ({r.scope})")
+        # Not trusting the edge: impossible numbers are flagged here again, from the elements.
+        results = flag(results, self.park.kpi.max_effectiveness)
+        self._suspects[company].update(results, forget=message.kind == "current")
         if message.kind == "current":
             self.kpi.take_current(company, results)
         elif results:

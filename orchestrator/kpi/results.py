@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from models.park import AssetRef
 from orchestrator.kpi.elements import Elements
 from orchestrator.kpi.formulas import KpiResult, compute
+from orchestrator.kpi.guard import DEFAULT_MAX_EFFECTIVENESS, flag
 from orchestrator.kpi.rollup import Level, rollup, scopes_of
 from orchestrator.kpi.windows import Window
 
@@ -17,7 +18,11 @@ Names = tuple[str, str, str, str, str]
 
 @dataclass(frozen=True, slots=True)
 class ScopedResult:
-    """The KPIs of one scope (asset … park) over one window."""
+    """The KPIs of one scope (asset … park) over one window.
+
+    `suspect` says why the result is physically impossible (orchestrator/kpi/guard.py), () when it
+    is plausible: a suspect result is stored and shown flagged, and never shared.
+    """
 
     level: Level
     scope: str  # "" for the park, else "company/site[/area]/line/asset" down to the level
@@ -27,6 +32,7 @@ class ScopedResult:
     start: float
     end: float
     result: KpiResult
+    suspect: tuple[str, ...] = ()
 
     @property
     def company(self) -> str:
@@ -40,9 +46,13 @@ def _names(asset: AssetRef, level: Level) -> Names:
 
 
 def scoped_results(
-    per_asset: Iterable[tuple[AssetRef, Elements]], kind: str, window: Window
+    per_asset: Iterable[tuple[AssetRef, Elements]],
+    kind: str,
+    window: Window,
+    max_effectiveness: float = DEFAULT_MAX_EFFECTIVENESS,
 ) -> list[ScopedResult]:
-    """Roll one window's per-asset elements up every level (sum, then divide) into results."""
+    """Roll one window's per-asset elements up every level (sum, then divide) into results,
+    flagged by the guard (`kpi.max_effectiveness`: pass the park's own setting)."""
     pairs = list(per_asset)
     sample_asset: dict[tuple[str, str], AssetRef] = {}
     for asset, _ in pairs:
@@ -63,7 +73,7 @@ def scoped_results(
                 compute(elements),
             )
         )
-    return out
+    return flag(out, max_effectiveness)
 
 
 def _paths(asset: AssetRef) -> list[tuple[str, str]]:

@@ -166,3 +166,85 @@ def test_nothing_published_beyond_any_policy(
             or benchmark.kpi in allowed
         ]
         assert 2 <= benchmark.companies <= len(sharing)
+
+
+# -- the guard: suspect results are never published ---------------------------------------------
+def impossible() -> Elements:
+    """480 s planned busy, 100 s running, 450 parts at PRU 1 s: E = 4.5 (a counter error)."""
+    return elements(100, 450, 440)
+
+
+def results_with_suspect(park: Park, assets: tuple[str, ...]) -> list[ScopedResult]:
+    """`results(park)` with the given asset paths of B impossible."""
+    pairs = [
+        (asset, impossible() if asset.path in assets else elements(*PER_COMPANY[asset.company]))
+        for asset in park.assets
+    ]
+    return scoped_results(pairs, "shift", WINDOW)
+
+
+def test_a_suspect_company_is_left_out_of_the_park_view(park: Park) -> None:
+    """B's two machines are impossible: none of B's scopes is published, the park aggregate sums A
+    and C only, and B's machines drop out of the OEE benchmark (A's and B's assets: 4 → 2)."""
+    types = {a.path: a.type for a in park.assets}
+    clean = park_view(results(park), park.share, types, min_companies=1)
+    flagged = results_with_suspect(park, ("b/s/l/m1", "b/s/l/m2"))
+    assert {r.scope for r in flagged if r.suspect} == {"", "b", "b/s", "b/s/l", "b/s/l/m1", "b/s/l/m2"}
+    view = park_view(flagged, park.share, types, min_companies=1)
+    assert not [p for p in view.scopes if p.names[0] == "b"]
+    assert {p.names[0] for p in view.scopes} == {"a", "c"}
+    (before,), (after,) = clean.park, view.park
+    assert (before.companies, after.companies) == (3, 2)
+    sum_ac = sum((elements(*PER_COMPANY[c]) for c in "acac"), Elements())
+    assert after.kpis["oee"] == pytest.approx(compute(sum_ac).oee)
+    oee = {(b.companies, b.assets) for b in clean.benchmarks if b.kpi == "oee"}
+    assert oee == {(2, 4)}
+    assert {(b.companies, b.assets) for b in view.benchmarks if b.kpi == "oee"} == {(1, 2)}
+    assert park_view(flagged, park.share, types, min_companies=2).benchmarks == []  # k = 2 no longer met
+
+
+def test_one_suspect_machine_hides_its_line_not_its_clean_neighbour(park: Park) -> None:
+    types = {a.path: a.type for a in park.assets}
+    view = park_view(results_with_suspect(park, ("b/s/l/m1",)), park.share, types, min_companies=2)
+    b = {p.scope for p in view.scopes if p.names[0] == "b"}
+    assert b == {"b/s/l/m2"}  # its line, site and company hold m1's numbers: not published
+    oee = next(x for x in view.benchmarks if x.kpi == "oee")
+    assert (oee.companies, oee.assets) == (2, 3)
+
+
+def test_metrics_flag_suspect_results_and_the_park_view_has_none(park: Park) -> None:
+    service = KpiService(park, None)
+    service.current = results_with_suspect(park, ("b/s/l/m1",))
+    service.view = park_view(service.current, park.share, service.asset_types, 2)
+    full = CollectorRegistry()
+    full.register(KpiCollector(service, "full"))
+    got = series(generate_latest(full).decode())
+    suspect = {
+        (dict(labels)["level"], dict(labels)["company"], dict(labels)["asset"]): value
+        for (name, labels), value in got.items()
+        if name == "parklink_kpi_suspect"
+    }
+    assert suspect[("asset", "b", "m1")] == 1.0
+    assert suspect[("asset", "b", "m2")] == 0.0 and suspect[("asset", "a", "m1")] == 0.0
+    assert suspect[("line", "b", "")] == suspect[("company", "b", "")] == 1.0
+    assert suspect[("company", "a", "")] == 0.0
+    assert suspect[("park", "", "")] == 0.0  # the published park aggregate: built from clean results
+    company = CollectorRegistry()
+    company.register(KpiCollector(service, "company", "b"))
+    own = series(generate_latest(company).decode())
+    assert own[("parklink_kpi_suspect", frozenset(SUSPECT_B_M1.items()))] == 1.0
+    assert ("parklink_kpi_effectiveness_ratio", frozenset(SUSPECT_B_M1.items())) in own  # its own numbers
+    shared = CollectorRegistry()
+    shared.register(KpiCollector(service, "park"))
+    published = series(generate_latest(shared).decode())
+    assert not [name for name, _ in published if name == "parklink_kpi_suspect"]
+    b_scopes = {
+        (dict(labels)["level"], dict(labels)["asset"])
+        for _, labels in published
+        if ("company", "b") in labels
+    }
+    assert b_scopes == {("asset", "m2")}  # B shares assets: its clean machine only
+
+
+SUSPECT_B_M1 = {"level": "asset", "company": "b", "site": "s", "area": "", "line": "l", "asset": "m1"}
+SUSPECT_B_M1["window"] = "shift"

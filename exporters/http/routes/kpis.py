@@ -74,5 +74,6 @@ async def history(
         scope=scope,
         limit=limit,
         offset=offset,
+        max_effectiveness=context.park.kpi.max_effectiveness,
     )
     return Page[KpiOut](items=items, total=total, limit=limit, offset=offset)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +13,19 @@ import pytest
 
 from exporters.mqtt import uns
 from exporters.mqtt.client import RawMessage
+from exporters.mqtt.edge_feed import EdgeFeed
 from exporters.mqtt.edge_protocol import company_model, edge_topic, results_message
 from exporters.mqtt.sparkplug import payloads as spb
 from models.park import Park
 from models.sample import Sample
 from orchestrator.config import LoadedConfig, load_config
 from orchestrator.hub.runtime import HubRuntime
+from orchestrator.kpi.elements import Elements
 from orchestrator.kpi.engine import KpiEngine
 from orchestrator.kpi.results import ScopedResult, scoped_results
 from orchestrator.kpi.windows import Window
 from orchestrator.registry import builtin_kinds
+from orchestrator.sharing import ParkView
 from tests.orchestrator.hub.parks import COMPANIES, mqtt_section, park_config, write_config
 
 PREFIX = "uns"
@@ -279,3 +284,58 @@ def test_one_edge_cannot_mark_another_down_or_take_its_sparkplug_node(hub: HubRu
     hub.handle(forged)
     state = hub.snapshot.latest[hub._signal_index["bolt/north/line-1/m1/state"]]
     assert state is not None and state.value == 3
+
+
+def test_the_hub_flags_impossible_results_itself_and_never_shares_them(
+    hub: HubRuntime, edges: Park, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An edge that does not flag (an older version, a laxer `max_effectiveness`) sends acme's m1 with
+    100 parts at PRU 1 s in 20 s running (E = 5): the hub checks the received elements with its own
+    bound, flags m1 and every scope above it, keeps them out of the park view, logs m1 once."""
+    announce(hub, edges, "acme")
+    m1, m2 = (next(a for a in edges.assets if a.path == f"acme/north/line-1/{m}") for m in ("m1", "m2"))
+    window = Window("day:test", 0.0, 86400.0)
+    running = Elements(apt=4000, adet=0, pq=100, gq=100, ideal_time=100, ideal_good_time=100)
+    impossible = Elements(apt=20, adet=3980, pq=100, gq=100, ideal_time=100, ideal_good_time=100)
+    unflagged = [
+        replace(r, suspect=())
+        for r in scoped_results([(m1, impossible), (m2, running)], "day", window, max_effectiveness=100.0)
+        if r.level != "park"  # an edge never sends the park level
+    ]
+    assert not any(r.suspect for r in unflagged)
+    topic = edge_topic(PREFIX, "harbour", "acme", "results")
+    with caplog.at_level(logging.WARNING, logger="parklink.hub"):
+        hub.handle(message(topic, results_message("current", "acme", 5000.0, unflagged), "a-1"))
+        hub.handle(message(topic, results_message("current", "acme", 5010.0, unflagged), "a-2"))
+    flagged = {r.scope: r.suspect for r in hub.kpi.current}
+    assert flagged["acme/north/line-1/m1"][0] == "effectiveness 5 > 1.5"
+    assert flagged["acme/north/line-1/m2"] == ()
+    assert flagged["acme/north/line-1"][-1] == "contains suspect asset acme/north/line-1/m1"
+    assert flagged["acme"][-1] == "contains suspect asset acme/north/line-1/m1"
+    assert [p.scope for p in hub.kpi.view.scopes] == ["acme/north/line-1/m2"]
+    warnings = [r.getMessage() for r in caplog.records if "suspect" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("hub: KPI result of acme/north/line-1/m1")
+    assert hub.health.rejected_total == 0  # flagged, not refused: the policy shares them
+    # Closed windows are stored flagged (the stored view leaves them out in turn).
+    hub.handle(message(topic, results_message("closed", "acme", 5020.0, unflagged), "a-3"))
+    assert {r.scope for r in hub._closed_backlog if r.suspect} == {
+        "acme",
+        "acme/north",
+        "acme/north/line-1",
+        "acme/north/line-1/m1",
+    }
+
+
+def test_an_edge_never_sends_a_suspect_result(tmp_path: Path, edges: Park) -> None:
+    from tests.test_security_defaults import Publisher
+
+    publisher = Publisher()
+    feed = EdgeFeed(publisher, edges)  # type: ignore[arg-type]  # a stand-in publisher
+    m1, m2 = (next(a for a in edges.assets if a.path == f"acme/north/line-1/{m}") for m in ("m1", "m2"))
+    window = Window("day:test", 0.0, 86400.0)
+    running = Elements(apt=4000, pq=100, gq=100, ideal_time=100, ideal_good_time=100)
+    impossible = Elements(apt=20, adet=3980, pq=100, gq=100, ideal_time=100, ideal_good_time=100)
+    results = scoped_results([(m1, impossible), (m2, running)], "day", window)
+    feed.on_results("current", results, ParkView(), 5000.0)
+    sent = dict(publisher.sent)["uns/harbour/acme/_edge/results"]["results"]
+    assert [r["scope"] for r in sent] == ["acme/north/line-1/m2"]  # acme shares every level
