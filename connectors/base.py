@@ -8,12 +8,13 @@ to the sink, and closes every connection when cancelled.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -84,6 +85,15 @@ class Connector(Protocol):
     async def run(self, sink: SampleSink) -> None:
         """Connect, stream or poll into `sink`, reconnect on loss; until cancelled, then close."""
         ...
+
+
+@runtime_checkable
+class FiniteConnector(Protocol):
+    """Optional ability: a source whose data ends (a recording). `played` is set once every sample
+    has been handed to the sink: nothing later will come from it, so what is computed from its
+    samples need not wait for late ones any more."""
+
+    played: asyncio.Event
 
 
 class WritableConnector(Protocol):

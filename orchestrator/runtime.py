@@ -3,7 +3,9 @@
 Each connection runs under a supervisor task: a connector that raises (a bug, not a device fault,
 which connectors handle themselves) is logged with its traceback and restarted after a backoff,
 so one failing connection never stops the others. Shutdown cancels every connector and waits at
-most `SHUTDOWN_SECONDS` for them to close their sessions.
+most `SHUTDOWN_SECONDS` for them to close their sessions. Under the data clock, when every
+connection is a recording (`FiniteConnector`) and all have played, the KPI service closes the
+windows that ended by the last sample at once (`KpiService.finish`) rather than at stop.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Protocol, TypeVar
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
-from connectors.base import BoundSignal, Connector, ConnectorKind, LinkHealth
+from connectors.base import BoundSignal, Connector, ConnectorKind, FiniteConnector, LinkHealth
 from connectors.common.backoff import Backoff
 from exporters.http.server import HttpServer, serve
 from exporters.mqtt.edge_feed import EdgeFeed
@@ -35,6 +37,7 @@ from models.park import ConnectionRef, Park
 from models.store import SyncReport, create_tables, make_engine, sync_park
 from orchestrator.config import LoadedConfig, Role
 from orchestrator.kpi.clock import DataClock
+from orchestrator.kpi.results import ScopedResult
 from orchestrator.kpi.service import KpiService
 from orchestrator.snapshot import Snapshot
 
@@ -82,6 +85,7 @@ class Runtime:
     engine: Engine | None = field(init=False, default=None)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     _mqtt_task: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+    _finishing: asyncio.Task[list[ScopedResult]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.park = self.loaded.park
@@ -138,6 +142,9 @@ class Runtime:
         gc.freeze()
         for link in self.links:
             self._tasks.append(asyncio.create_task(self._supervise(link), name=f"link {link.ref.id}"))
+        played = [link.connector.played for link in self.links if isinstance(link.connector, FiniteConnector)]
+        if self.park.kpi.clock == "data" and played and len(played) == len(self.links):
+            self._tasks.append(asyncio.create_task(self._when_played(played), name="end of data"))
         if self.mqtt is not None:
             self._mqtt_task.append(asyncio.create_task(self.mqtt.run(), name="mqtt"))
         log.info(
@@ -171,6 +178,16 @@ class Runtime:
                 link.health.read_errors += 1
                 await asyncio.sleep(backoff.next_delay())
 
+    async def _when_played(self, played: list[asyncio.Event]) -> None:
+        """Every connection has played its whole recording: no sample can come any more, so the
+        windows that ended by the last one need not wait for late samples (nor for the stop)."""
+        for event in played:
+            await event.wait()
+        # Shielded, and awaited by `stop`: a stop meanwhile never cuts a database write half done.
+        self._finishing = asyncio.create_task(self.kpi.finish(), name="closing the last windows")
+        results = await asyncio.shield(self._finishing)
+        log.info("every recording played: %d KPI results of the last windows closed", len(results))
+
     async def stop(self) -> None:
         """Stop connections (bounded wait), close KPI windows, hand what is left to the MQTT queue,
         then stop metrics and close the database."""
@@ -179,6 +196,8 @@ class Runtime:
             self.http = None
         await self._cancel(self._tasks)
         self._tasks.clear()
+        if self._finishing is not None:
+            await asyncio.wait([self._finishing])
         await self.kpi.stop()
         if self.mqtt is not None:
             await self.mqtt.flush()  # on disk now: published after the next start

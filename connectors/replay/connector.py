@@ -3,7 +3,8 @@
 Rows are sorted by time once, at start, and played in batches; rows of signals this connection
 does not carry are skipped (one file can hold a whole park). With `speed` > 0 each batch waits for
 its time; with 0 everything is played as fast as the sink takes it. Once played, the connection
-stays up and silent, like a device whose values no longer change.
+stays up and silent, like a device whose values no longer change, and `played` is set (the
+`FiniteConnector` ability): the runtime can then close what ended by the last sample at once.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class ReplayConnector:
 
     def __init__(self, conn: ReplayConnection, signals: Sequence[BoundSignal], health: LinkHealth) -> None:
         self.conn, self.health = conn, health
+        self.played = asyncio.Event()  # set once the whole file has been handed to the sink
         self._index: dict[str, int] = {}
         for s in signals:
             binding: ReplayBinding = s.binding
@@ -51,6 +53,7 @@ class ReplayConnector:
         self.health.mark_up()
         if not samples:
             log.warning("%s: no samples for this connection's signals", self.conn.file)
+            self.played.set()
             await asyncio.Event().wait()
         if self.conn.speed > 0:
             await self._paced(samples, sink)
@@ -62,6 +65,8 @@ class ReplayConnector:
                 sink(batch)
                 self.health.samples += len(batch)
                 await asyncio.sleep(0)  # let exporters and the API run between batches
+        self.played.set()
+        log.info("%s: played, %d samples", self.conn.file, len(samples))
         await asyncio.Event().wait()  # played: stay connected and silent until cancelled
 
     async def _paced(self, samples: list[Sample], sink: SampleSink) -> None:
