@@ -14,7 +14,7 @@ from __future__ import annotations
 import zoneinfo
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 Id = Annotated[
     str,
@@ -109,6 +109,31 @@ class SignalSpec(Strict):
         default_factory=dict,
         description="binding template for the connector, '{param}' placeholders filled per asset",
     )
+    max_rate: float | None = Field(
+        None,
+        gt=0,
+        description="counters: the most units per second the device can count; a drop is a register "
+        "wrap only if the wrapped increase fits this rate (default for part counters: 1 / PRU), "
+        "else a reset",
+    )
+    rollover: int | None = Field(
+        None,
+        ge=2,
+        description="counters: the value at which the counter wraps back to 0, e.g. 1000000 for a "
+        "6-digit counter (default: 2^bits of an integer type)",
+    )
+
+    @model_validator(mode="after")
+    def _counter_settings_on_counters(self) -> SignalSpec:
+        if (self.max_rate is not None or self.rollover is not None) and self.role not in _COUNTER_ROLES:
+            raise ValueError(
+                f"max_rate and rollover apply to counters (roles {', '.join(sorted(_COUNTER_ROLES))}), "
+                f"not to role {self.role!r}"
+            )
+        return self
+
+
+_COUNTER_ROLES = frozenset({"good_count", "scrap_count", "rework_count", "total_count", "energy"})
 
 
 class AssetType(Strict):
@@ -252,6 +277,18 @@ class KpiSettings(Strict):
         3, ge=2, description="park benchmarks per asset type need this many contributing companies"
     )
     retention_days: float = Field(400.0, gt=0, description="closed KPI results older than this are deleted")
+    max_effectiveness: float = Field(
+        1.5,
+        gt=1,
+        description="a result with a higher effectiveness is flagged suspect and never shared: above 1 "
+        "the PRU is too generous (shown as is, never clamped), far above 1 a counter or mapping is wrong",
+    )
+    counter_tolerance: float = Field(
+        1.5,
+        ge=1,
+        description="a counter drop is a register wrap only if the wrapped increase is at most this "
+        "many times what max_rate (or 1 / PRU) allows in the elapsed time; else it is a reset",
+    )
     clock: Literal["wall", "data"] = Field(
         "wall",
         description="'wall': windows follow this machine's clock; 'data': they follow the newest sample "

@@ -78,6 +78,19 @@ def _parser() -> argparse.ArgumentParser:
     kpi.add_argument("--json", action="store_true", help="JSON instead of a table")
     kpi.set_defaults(handler=_kpi)
 
+    record = commands.add_parser(
+        "record", help="run a park config and record its samples as the CSV that `kpi --samples` reads"
+    )
+    record.add_argument("config", type=Path)
+    record.add_argument("--out", type=Path, required=True, help="the CSV to write")
+    existing = record.add_mutually_exclusive_group()
+    existing.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    existing.add_argument(
+        "--append", action="store_true", help="add to --out if it is a recording (one header)"
+    )
+    _add_run_options(record)
+    record.set_defaults(handler=_record)
+
     browse = commands.add_parser(
         "browse", help="walk an OPC UA server's address space and print bindings to paste into a config"
     )
@@ -131,6 +144,8 @@ def _run(args: argparse.Namespace) -> int:
     kinds = builtin_kinds()
     loaded = load_config(args.config, kinds)
     check_role(loaded, args.role)
+    for warning in loaded.warnings:
+        logging.getLogger("parklink.config").warning("%s", warning)
     if args.role == "hub":
         from orchestrator.hub.runtime import HubRuntime
 
@@ -160,15 +175,18 @@ def _validate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.configs:
         try:
-            park = load_config(path, kinds).park
+            loaded = load_config(path, kinds)
         except ConfigError as exc:
             failed += 1
             print(f"{path}: {len(exc.issues)} problem(s)\n{exc}", file=sys.stderr)
             continue
+        park = loaded.park
         print(
             f"{path}: valid: {len(park.companies)} companies, {len(park.assets)} assets, "
             f"{len(park.signals)} signals, {len(park.connections)} connections"
         )
+        for warning in loaded.warnings:  # valid all the same: the exit code stays 0
+            print(f"warning: {warning}", file=sys.stderr)
         if args.explain:
             _explain(park, kinds)
     return 1 if failed else 0
@@ -205,6 +223,7 @@ def _kpi(args: argparse.Namespace) -> int:
                 "start": r.start,
                 "end": r.end,
                 **r.result.as_dict(),
+                "suspect": list(r.suspect),
             }
             for r in results
         ]
@@ -215,8 +234,32 @@ def _kpi(args: argparse.Namespace) -> int:
     print(f"{'window':<28} {'level':<8} {'scope':<40} " + " ".join(f"{c[:12]:>12}" for c in columns))
     for r in results:
         cells = " ".join(_cell(getattr(r.result, c)) for c in columns)
-        print(f"{r.window_label[:28]:<28} {r.level:<8} {(r.scope or park.id)[:40]:<40} {cells}")
+        flag = f"  suspect: {'; '.join(r.suspect)}" if r.suspect else ""
+        print(f"{r.window_label[:28]:<28} {r.level:<8} {(r.scope or park.id)[:40]:<40} {cells}{flag}")
     return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    from orchestrator.config import check_role
+    from orchestrator.record import Mode, Recorder, RecordError, Recording
+
+    kinds = builtin_kinds()
+    loaded = load_config(args.config, kinds)
+    check_role(loaded, "all")
+    for warning in loaded.warnings:
+        logging.getLogger("parklink.config").warning("%s", warning)
+    mode: Mode = "append" if args.append else "overwrite" if args.force else "new"
+    try:
+        recorder = Recorder.open(loaded.park, args.out, mode)
+    except RecordError as exc:
+        print(f"parklink record: {exc}", file=sys.stderr)
+        return 2
+    until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
+    print(f"parklink record: recording {args.config} into {args.out} {until}", flush=True)
+    recording = Recording(loaded, kinds, recorder, metrics_port=args.metrics_port, http_port=args.http_port)
+    asyncio.run(recording.run(args.duration))
+    print(f"parklink record: {recorder.summary()}", flush=True)
+    return 1 if recorder.error else 0
 
 
 def _cell(value: float | None) -> str:

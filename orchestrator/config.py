@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
@@ -65,6 +66,8 @@ class LoadedConfig:
     config: ParkConfig[Any]
     park: Park
     database_url: str
+    # What is valid but may not do what it says (a break in a skipped DST hour); not errors.
+    warnings: tuple[ConfigIssue, ...] = ()
 
     @property
     def mqtt(self) -> MqttSettings | None:
@@ -140,8 +143,11 @@ def _config_model(kinds: tuple[ConnectorKind, ...]) -> type[ParkConfig[Any]]:
     return model
 
 
-def load_config(path: Path, kinds: Mapping[str, ConnectorKind]) -> LoadedConfig:
-    """Load, validate and resolve a config file; raises ConfigError listing every problem."""
+def load_config(path: Path, kinds: Mapping[str, ConnectorKind], *, today: date | None = None) -> LoadedConfig:
+    """Load, validate and resolve a config file; raises ConfigError listing every problem.
+
+    `today` (default: the local date) starts the look-ahead for DST gaps behind the warnings.
+    """
     name = str(path)
     try:
         located = load_file(path)
@@ -170,11 +176,11 @@ def load_config(path: Path, kinds: Mapping[str, ConnectorKind]) -> LoadedConfig:
             issues.add_pydantic(data, (), error, schema)
     bindings = _check_references(data, kinds, issues)
     if config is not None:
-        _check_kpi_settings(config, issues)
+        _check_kpi_settings(config, issues, today or date.today())
     if issues.items or config is None:
         raise ConfigError(issues.items)
     url = os.environ.get(DATABASE_URL_ENV) or config.database.url
-    return LoadedConfig(path, config, _resolve(config, bindings), url)
+    return LoadedConfig(path, config, _resolve(config, bindings), url, tuple(sorted(issues.warnings)))
 
 
 class _Issues:
@@ -182,9 +188,15 @@ class _Issues:
 
     def __init__(self, file: str, located: Located) -> None:
         self.file, self.located, self.items = file, located, list[ConfigIssue]()
+        self.warnings = list[ConfigIssue]()
 
     def add(self, path: KeyPath, message: str) -> None:
         self.items.append(ConfigIssue(self.located.line_of(path) or 0, render_path(path), message, self.file))
+
+    def warn(self, path: KeyPath, message: str) -> None:
+        """A warning: reported, but the config stays valid."""
+        line = self.located.line_of(path) or 0
+        self.warnings.append(ConfigIssue(line, render_path(path), message, self.file))
 
     def add_pydantic(
         self, data: Any, prefix: KeyPath, error: Any, schema: dict[str, Any] | None, note: str = ""
@@ -403,8 +415,13 @@ def _check_asset(
             issues.add(signal_path, str(exc))
 
 
-def _check_kpi_settings(config: ParkConfig[Any], issues: _Issues) -> None:
-    """State maps and shift calendars are built once here, so a bad one is a config error."""
+def _check_kpi_settings(config: ParkConfig[Any], issues: _Issues, today: date) -> None:
+    """State maps and shift calendars are built once here, so a bad one is a config error.
+
+    A break with a wall time in a skipped DST hour after `today` is a warning: it is still a
+    break, taken as its wall-clock length ending at its end (windows.py), but not as written.
+    """
+    from orchestrator.kpi.dst import skipped_breaks
     from orchestrator.kpi.setup import shift_specs, state_map_of
     from orchestrator.kpi.windows import ShiftCalendar
 
@@ -426,9 +443,15 @@ def _check_kpi_settings(config: ParkConfig[Any], issues: _Issues) -> None:
         for s, site in enumerate(company.sites):
             site_path: KeyPath = ("companies", c, "sites", s)
             try:
-                ShiftCalendar(site.timezone, shift_specs(site.shifts))
+                specs = shift_specs(site.shifts)
+                ShiftCalendar(site.timezone, specs)
             except ValueError as exc:
                 issues.add((*site_path, "shifts"), str(exc))
+            else:
+                for h, spec in enumerate(specs):
+                    for skipped in skipped_breaks(spec, site.timezone, today):
+                        path = (*site_path, "shifts", h, "breaks", skipped.index)
+                        issues.warn(path, skipped.message(spec, site.timezone))
             groups = [((*site_path,), site.lines)] + [
                 ((*site_path, "areas", a), area.lines) for a, area in enumerate(site.areas)
             ]
@@ -511,7 +534,17 @@ def _resolve(config: ParkConfig[Any], bindings: dict[_BindingKey, Any]) -> Park:
                         for name, spec in asset_type.signals.items():
                             binding = bindings[(company.id, site.id, area_id, line.id, asset.id, name)]
                             signals.append(
-                                SignalRef(len(signals), ref, name, spec.role, spec.unit, spec.type, binding)
+                                SignalRef(
+                                    len(signals),
+                                    ref,
+                                    name,
+                                    spec.role,
+                                    spec.unit,
+                                    spec.type,
+                                    binding,
+                                    spec.max_rate,
+                                    spec.rollover,
+                                )
                             )
     return Park(
         config.park.id,

@@ -5,7 +5,10 @@ work runs in a thread. Closed windows are persisted idempotently (unique per sco
 the engine's state is saved every `kpi.state_interval` seconds and at shutdown, so a restart
 mid-shift resumes the shift from where it was (the outage itself is UNKNOWN time, reported as
 coverage; under the data clock there is no outage in data time). Windows that ended while parklink
-was down are closed at the next start (catch-up).
+was down are closed at the next start (catch-up). Under the data clock, windows close `SETTLE`
+after their end in data time while samples come; once every recording has played (`finish`) and at
+stop, every window that ended by the last sample closes at once, and windows that began before the
+first sample are never closed (partial: they would differ from `parklink kpi --from <first sample>`).
 
 While the database is unavailable, closed results wait in memory, in order (up to `PENDING_MAX`),
 and are written first at the next close; the state is not saved meanwhile, so it never claims
@@ -33,6 +36,7 @@ from models.tables import KpiResultRow, KpiStateRow
 from orchestrator.kpi.clock import DataClock
 from orchestrator.kpi.elements import EMPTY, Elements
 from orchestrator.kpi.engine import KpiEngine
+from orchestrator.kpi.guard import SuspectLog
 from orchestrator.kpi.results import ScopedResult, scoped_results
 from orchestrator.kpi.setup import calendars, state_maps
 from orchestrator.kpi.windows import Window, calendar_window, calendar_windows, rolling
@@ -73,8 +77,13 @@ class KpiService:
     def __init__(self, park: Park, db: Engine | None, clock: Clock = time.time) -> None:
         self.park, self.db, self.clock = park, db, clock
         self.settings = park.kpi
-        self.engine = KpiEngine(park, state_map=state_maps(park))
         self.calendars = calendars(park)
+        self.engine = KpiEngine(
+            park,
+            state_map=state_maps(park),
+            calendars=self.calendars,
+            counter_tolerance=self.settings.counter_tolerance,
+        )
         self.asset_types = {a.path: a.type for a in park.assets}
         self._by_site: dict[tuple[str, str], list[AssetRef]] = defaultdict(list)
         for asset in park.assets:
@@ -84,6 +93,7 @@ class KpiService:
         self.view = ParkView()
         self.cumulative: dict[str, Elements] = {}  # per asset path, since this process started
         self.closed_until = clock() - SETTLE
+        self.data_start = -math.inf  # data clock: the first sample's time; earlier windows stay open
         self._settled_until: float | None = None
         self.job_seconds = 0.0  # CPU-ish cost of the KPI jobs (wall time on the loop)
         self.job_runs = 0
@@ -93,6 +103,7 @@ class KpiService:
         self._storing = asyncio.Lock()  # one writer of `_pending` at a time (close and state jobs)
         self._db_down = False
         self.db_errors = 0  # failed database writes (closed results, state, retention)
+        self._suspects = SuspectLog(log)  # one warning per asset when it turns suspect
 
     # -- windows ------------------------------------------------------------------------------
     def _site_windows(self, kind: str, now: float) -> list[tuple[list[AssetRef], Window]]:
@@ -134,7 +145,7 @@ class KpiService:
             by_label[window.name].extend((a, self.engine.window_elements(a, window, now)) for a in assets)
         out: list[ScopedResult] = []
         for label, pairs in by_label.items():
-            out.extend(scoped_results(pairs, kind, first[label]))
+            out.extend(scoped_results(pairs, kind, first[label], self.settings.max_effectiveness))
         return out
 
     # -- jobs -----------------------------------------------------------------------------------
@@ -148,6 +159,7 @@ class KpiService:
         for kind in self.settings.windows:
             results.extend(self.results_for(self._site_windows(kind, now), kind, now))
         self.current = results
+        self._suspects.update(results)
         self.view = park_view(
             results, self.park.share, self.asset_types, self.settings.benchmark_min_companies
         )
@@ -173,14 +185,15 @@ class KpiService:
         """Closed results waiting in memory for the database."""
         return len(self._pending)
 
-    async def close_windows(self, now: float | None = None) -> list[ScopedResult]:
-        """Persist every window that ended since the last close (catch-up after downtime too).
+    async def close_windows(self, now: float | None = None, settle: float = SETTLE) -> list[ScopedResult]:
+        """Persist every window that ended since the last close (catch-up after downtime too), up to
+        `settle` seconds before `now` (0 when no late sample can come any more: see `finish`).
 
         Results still waiting for the database are written first; what it does not take waits.
         """
         started = time.perf_counter()
         now = self.clock() if now is None else now
-        until = now - SETTLE
+        until = now - settle
         if not math.isfinite(until):
             return []  # a data clock before the first sample
         if not math.isfinite(self.closed_until):
@@ -190,14 +203,15 @@ class KpiService:
         if until > self.closed_until:
             for kind in self.settings.windows:
                 if kind != "rolling_hour":
-                    results.extend(
-                        self.results_for(self.ended_windows(kind, self.closed_until, until), kind, now)
-                    )
+                    ended = self.ended_windows(kind, self.closed_until, until)
+                    seen = [(assets, w) for assets, w in ended if w.start >= self.data_start]
+                    results.extend(self.results_for(seen, kind, now))
             self.closed_until = until
             self._account(started)
         await self._store(results)
         if results:
             log.info("closed %d KPI results", len(results))
+            self._suspects.update(results, forget=False)  # a window closed in a catch-up
             view = park_view(
                 results, self.park.share, self.asset_types, self.settings.benchmark_min_companies
             )
@@ -206,9 +220,23 @@ class KpiService:
         return results
 
     def start_at(self, first: float) -> None:
-        """Close windows from `first` on (a data clock's first sample), unless a saved state says where."""
+        """Close windows from `first` on (a data clock's first sample), unless a saved state says where.
+
+        Windows that began before it are never closed: their start was not seen (UNKNOWN time), and
+        `parklink kpi --from <first sample>` leaves them out too.
+        """
         if not math.isfinite(self.closed_until):
-            self.closed_until = first
+            self.closed_until = self.data_start = first
+
+    async def finish(self) -> list[ScopedResult]:
+        """Under the data clock, once no sample can come any more (every recording played): close
+        every window that ended by the last sample, without waiting `SETTLE` for late ones, and save
+        the state. Closing twice stores nothing twice. Under the wall clock, nothing: time goes on."""
+        if self.settings.clock != "data":
+            return []
+        results = await self.close_windows(settle=0.0)
+        await self.save_state()
+        return results
 
     async def _store(self, results: Sequence[ScopedResult]) -> None:
         """Write the waiting results, then `results`, in one transaction; on an outage they all wait."""
@@ -248,6 +276,8 @@ class KpiService:
         if self._pending:
             return  # the database is down; and `closed_until` must not run ahead of stored results
         state = self.engine.state(now)
+        if math.isfinite(self.data_start):
+            state["data_start"] = self.data_start  # the service's, beside the engine's (it ignores it)
         await self._write(_save_state, self.park.id, state, self.closed_until)
 
     async def retention(self, now: float | None = None) -> None:
@@ -277,6 +307,7 @@ class KpiService:
                     # Under the data clock, time is the samples': parklink being down is no gap in it.
                     self.engine.load_state(state, mark_gap=self.settings.clock != "data")
                     self.closed_until = closed_until
+                    self.data_start = float(state.get("data_start", -math.inf))
                     if isinstance(self.clock, DataClock):
                         self.clock.resume(float(state["saved_at"]))
                     log.info("KPI state resumed from %s", datetime.fromtimestamp(state["saved_at"], UTC))
@@ -303,11 +334,13 @@ class KpiService:
         self._scheduler = scheduler
 
     async def stop(self) -> None:
-        """Stop the jobs, close what ended, save the state."""
+        """Stop the jobs, close what ended, save the state. Under the data clock, what ended by the
+        last sample closes without the settle margin: nothing more comes in this process, and the
+        next start resumes after it (a replay played again from its start closes nothing twice)."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        await self.close_windows()
+        await self.close_windows(settle=0.0 if self.settings.clock == "data" else SETTLE)
         await self.save_state()
         if self._pending:
             log.error(
@@ -330,7 +363,7 @@ def result_row(r: ScopedResult) -> KpiResultRow:
         window_end=r.end,
         coverage=r.result.coverage,
         oee=r.result.oee,
-        kpis=as_dict,
+        kpis={**as_dict, "suspect": list(r.suspect)},  # in the JSON column: no schema change
         elements=elements,  # type: ignore[arg-type]
     )
 
