@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 from orchestrator.kpi.service import KpiService, KpiSource
 
 PREFIX = "parklink_kpi"
-SCOPE_LABELS = ["level", "company", "site", "area", "line", "asset", "window"]
+SCOPE_LABELS = ["level", "company", "site", "area", "line", "asset", "window", "shift"]
 ASSET_LABELS = ["company", "site", "line", "asset"]
 
 # KPI → (metric name, factor to base units)
@@ -79,8 +79,15 @@ class _Row:
     level: str
     names: tuple[str, str, str, str, str]
     window: str
+    shift: str  # the shift's name for shift windows, else "": sites in different shifts stay apart
     kpis: dict[str, float | None]
     suspect: bool = False
+
+
+def shift_name(window_label: str) -> str:
+    """'early' of 'shift:early:2026-03-02'; '' for other windows (bounded: the configured names)."""
+    kind, _, rest = window_label.partition(":")
+    return rest.rpartition(":")[0] if kind == "shift" else ""
 
 
 class KpiCollector(Collector):
@@ -98,14 +105,20 @@ class KpiCollector(Collector):
         service = self._service
         if self._view == "park":
             published = [*service.view.scopes, *service.view.park]
-            yield from (_Row(p.level, p.names, p.window_kind, p.kpis) for p in published)
+            yield from (
+                _Row(p.level, p.names, p.window_kind, shift_name(p.window_label), p.kpis) for p in published
+            )
             return
         for r in service.current:
             if r.level == "park" or (self._company is not None and r.company != self._company):
                 continue
-            yield _Row(r.level, r.names, r.window_kind, r.result.kpis(), bool(r.suspect))
+            shift = shift_name(r.window_label)
+            yield _Row(r.level, r.names, r.window_kind, shift, r.result.kpis(), bool(r.suspect))
         if self._view == "full":
-            yield from (_Row(p.level, p.names, p.window_kind, p.kpis) for p in service.view.park)
+            yield from (
+                _Row(p.level, p.names, p.window_kind, shift_name(p.window_label), p.kpis)
+                for p in service.view.park
+            )
 
     def collect(self) -> Iterable[Metric]:
         gauges = {
@@ -120,7 +133,7 @@ class KpiCollector(Collector):
             labels=SCOPE_LABELS,
         )
         for row in self._rows():
-            labels = [row.level, *row.names, row.window]
+            labels = [row.level, *row.names, row.window, row.shift]
             for kpi, value in row.kpis.items():
                 if value is not None and kpi in gauges:
                     gauges[kpi].add_metric(labels, value * KPI_METRICS[kpi][1])
@@ -176,19 +189,20 @@ class KpiCollector(Collector):
         yield energy
 
     def _benchmarks(self) -> Iterable[Metric]:
-        labels = ["asset_type", "kpi", "window", "stat"]
+        labels = ["asset_type", "kpi", "window", "shift", "stat"]
         family = GaugeMetricFamily(
             "parklink_park_benchmark",
             "Spread of a KPI across assets of one type (≥ k companies)",
             labels=labels,
         )
         companies = GaugeMetricFamily(
-            "parklink_park_benchmark_companies", "Companies contributing to a benchmark", labels=labels[:3]
+            "parklink_park_benchmark_companies", "Companies contributing to a benchmark", labels=labels[:4]
         )
         for b in self._service.view.benchmarks:
             factor = KPI_METRICS.get(b.kpi, ("", 1.0))[1]
+            shift = shift_name(b.window_label)
             for stat, value in (("median", b.median), ("q1", b.q1), ("q3", b.q3), ("best", b.best)):
-                family.add_metric([b.asset_type, b.kpi, b.window_kind, stat], value * factor)
-            companies.add_metric([b.asset_type, b.kpi, b.window_kind], float(b.companies))
+                family.add_metric([b.asset_type, b.kpi, b.window_kind, shift, stat], value * factor)
+            companies.add_metric([b.asset_type, b.kpi, b.window_kind, shift], float(b.companies))
         yield family
         yield companies

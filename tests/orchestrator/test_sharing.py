@@ -247,4 +247,4 @@ def test_metrics_flag_suspect_results_and_the_park_view_has_none(park: Park) -> 
 
 
 SUSPECT_B_M1 = {"level": "asset", "company": "b", "site": "s", "area": "", "line": "l", "asset": "m1"}
-SUSPECT_B_M1["window"] = "shift"
+SUSPECT_B_M1["window"], SUSPECT_B_M1["shift"] = "shift", "early"
