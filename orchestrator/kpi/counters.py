@@ -269,11 +269,3 @@ class CounterTracker:
         self.last, self.last_time = state["last"], state["last_time"]
         self.resets, self.wraps = int(state["resets"]), int(state["wraps"])
         self.series = Cumulative.from_state(state["series"])
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> CounterTracker:
-        """Rebuild from `state()` with default settings for everything but the width."""
-        series = Cumulative.from_state(state["series"])
-        tracker = cls(state["width_bits"], series.resolution)
-        tracker.restore(state)
-        return tracker

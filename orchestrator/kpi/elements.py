@@ -106,14 +106,14 @@ class Elements:
     def from_dict(cls, values: Mapping[str, Any]) -> Elements:
         """Elements from stored or received fields (`asdict` form); unknown keys are ignored,
         missing ones are zero."""
-        known: dict[str, Any] = {name: values[name] for name in _FIELDS if name in values}
+        known: dict[str, Any] = {name: values[name] for name in FIELDS if name in values}
         return cls(**known)
 
     def __add__(self, other: Elements) -> Elements:
         """Field-wise sum: the elements of two windows or two work units together."""
         if not isinstance(other, Elements):
             return NotImplemented
-        return Elements(*map(add, _values(self), _values(other)))
+        return Elements(*map(add, field_values(self), field_values(other)))
 
     @property
     def window_seconds(self) -> float:
@@ -150,6 +150,7 @@ class Elements:
         return None if window <= 0 else self.observed_seconds / window
 
 
-_FIELDS = tuple(f.name for f in fields(Elements))
-_values = attrgetter(*_FIELDS)  # all fields as one tuple, in C: rollups add many Elements
+FIELDS = tuple(f.name for f in fields(Elements))
+field_values = attrgetter(*FIELDS)
+"""All fields of an Elements as one tuple, in FIELDS order (in C: rollups add many Elements)."""
 EMPTY = Elements()

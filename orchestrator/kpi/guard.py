@@ -19,12 +19,11 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import fields, replace
-from operator import attrgetter
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from models.assets import KpiSettings
-from orchestrator.kpi.elements import Elements
+from orchestrator.kpi.elements import FIELDS, field_values
 from orchestrator.kpi.formulas import KpiResult
 from orchestrator.kpi.rollup import AssetPath, scopes_of
 
@@ -36,8 +35,6 @@ DEFAULT_MAX_EFFECTIVENESS: float = KpiSettings.model_fields["max_effectiveness"]
 AT_MOST_ONE = ("availability", "quality", "quality_weighted", "oee", "scrap_ratio", "rework_ratio")
 """KPIs that are a part over its whole: above 1 only when the inputs are wrong."""
 MAX_NAMED = 10  # suspect assets named in a rollup's reasons; the rest are counted
-_ELEMENT_FIELDS = tuple(f.name for f in fields(Elements))  # every field, new ones included
-_element_values = attrgetter(*_ELEMENT_FIELDS)
 
 
 def _shown(value: float, bound: float) -> str:
@@ -61,9 +58,9 @@ def suspect_reasons(
         value = getattr(result, name)
         if value is not None and value > 1 + TOLERANCE:
             reasons.append(f"{name} {_shown(value, 1.0)} > 1")
-    values: tuple[float, ...] = _element_values(result.elements)
+    values: tuple[float, ...] = field_values(result.elements)  # every field, new ones included
     if min(values) < -TOLERANCE or not math.isfinite(sum(values)):  # else: the common case, done
-        for name, value in zip(_ELEMENT_FIELDS, values, strict=True):
+        for name, value in zip(FIELDS, values, strict=True):
             if not math.isfinite(value):
                 reasons.append(f"non-finite element {name} = {value}")
             elif value < -TOLERANCE:

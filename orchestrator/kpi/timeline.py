@@ -277,12 +277,6 @@ class StateTimeline:
                     up -= self.planned.overlap(a, b)
         return up
 
-    def unknown_intervals(self, t0: float, t1: float, now: float) -> list[tuple[float, float]]:
-        """The UNKNOWN spans inside [t0, min(t1, now)), before the first sample included."""
-        spans: list[tuple[float, float]] = []
-        self.elements_between(t0, t1, now, spans)
-        return spans
-
     def _segments(self, t0: float, t1: float) -> list[tuple[float, float, TimeElement]]:
         """(start, end, element) of the recorded segments clipped to [t0, t1); the last one is open."""
         times, elems = self._times, self._elems
